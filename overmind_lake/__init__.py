@@ -1,0 +1,36 @@
+"""overmind_lake: a columnar, local-first lake for versioned evaluation
+datasets of LLM agents (see CONTRACT.md)."""
+
+from .errors import (
+    DatasetExists,
+    DatasetNotFound,
+    IntegrityError,
+    InvalidPage,
+    LakeError,
+    StorageError,
+    ValidationError,
+    VersionConflict,
+    VersionNotFound,
+)
+from .lake import DatasetVersion, Lake
+from .query.listquery import DatapointQuery, ListParams
+from .schema import SOURCES
+
+__all__ = [
+    "DatapointQuery",
+    "DatasetExists",
+    "DatasetNotFound",
+    "DatasetVersion",
+    "IntegrityError",
+    "InvalidPage",
+    "Lake",
+    "LakeError",
+    "ListParams",
+    "SOURCES",
+    "StorageError",
+    "ValidationError",
+    "VersionConflict",
+    "VersionNotFound",
+]
+
+__version__ = "0.1.0"

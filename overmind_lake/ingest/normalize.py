@@ -1,0 +1,234 @@
+"""Validation and canonicalisation of staged datapoints, vectorised in DuckDB.
+
+Every staging form is first brought to one *typed* relation (per field: the
+JSON type of the value, or NULL when the field is absent, and its text), then
+one SQL pass checks every rule of CONTRACT §2 and yields canonical columns:
+
+* JSON fields as compact JSON text (DuckDB's yyjson writer, which keeps big
+  integers, key order, duplicate keys and unicode exactly), SQL NULL for null;
+* UUIDs in canonical lower-case form;
+* defaults applied for absent ``source`` / ``agent`` / ``generator_model``.
+
+The first broken rule (lowest row) is raised as a ValidationError naming the
+row, the field and the rule.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from ..duck import arrow, one, run
+from ..errors import ValidationError
+from ..schema import DATAPOINT_FIELDS, JSON_FIELDS, LAKE_COLUMNS, MAX_ORDER, MAX_PERSONA_CHARS, SOURCES
+from .sources import Staging
+
+_ALLOWED_KEYS = list(DATAPOINT_FIELDS) + list(LAKE_COLUMNS)
+_counter = itertools.count()
+
+RULES = {
+    "id": "must be a UUID",
+    "json": "must hold valid JSON text",
+    "order": f"must be an integer from 0 to {MAX_ORDER}",
+    "persona_type": "must be a string or null",
+    "persona_len": f"must be at most {MAX_PERSONA_CHARS} characters",
+    "source_null": "cannot be null",
+    "source": "must be one of " + ", ".join(SOURCES),
+    "agent": "must be a UUID or null",
+    "generator_model": "must be a string or null",
+}
+
+# The typed relation's columns: <field>_t (JSON type name, NULL when absent)
+# and <field>_v (text: JSON text for JSON fields, the string itself otherwise).
+_TYPED_RECORDS = """
+SELECT rowno, pos,
+  t[1] AS id_t, CASE WHEN t[1] = 'VARCHAR' THEN json_extract_string(v[1], '$') END AS id_v,
+  t[2] AS input_t, v[2] AS input_v,
+  t[3] AS expected_output_t, v[3] AS expected_output_v,
+  t[4] AS order_t, CAST(v[4] AS VARCHAR) AS order_v,
+  t[5] AS persona_t, CASE WHEN t[5] = 'VARCHAR' THEN json_extract_string(v[5], '$') END AS persona_v,
+  t[6] AS tags_t, v[6] AS tags_v,
+  t[7] AS source_t, CASE WHEN t[7] = 'VARCHAR' THEN json_extract_string(v[7], '$') END AS source_v,
+  t[8] AS agent_t, CASE WHEN t[8] = 'VARCHAR' THEN json_extract_string(v[8], '$') END AS agent_v,
+  t[9] AS generator_model_t, CASE WHEN t[9] = 'VARCHAR' THEN json_extract_string(v[9], '$') END AS generator_model_v
+FROM (
+  SELECT rowno, pos,
+    json_extract(j, ['$."id"', '$."input"', '$."expected_output"', '$."order"', '$."persona"',
+                     '$."tags"', '$."source"', '$."agent"', '$."generator_model"']) AS v,
+    json_type(j, ['$."id"', '$."input"', '$."expected_output"', '$."order"', '$."persona"',
+                  '$."tags"', '$."source"', '$."agent"', '$."generator_model"']) AS t
+  FROM staging
+)
+"""
+
+_CHECKED = f"""
+SELECT rowno, pos,
+  CASE WHEN id_t = 'VARCHAR' THEN CAST(try_cast(id_v AS UUID) AS VARCHAR) END AS id,
+  CASE WHEN id_t IS NULL OR id_t = 'NULL' THEN NULL
+       WHEN id_t <> 'VARCHAR' OR try_cast(id_v AS UUID) IS NULL THEN 'id' END AS e_id,
+  {{json_values}},
+  CASE WHEN order_t IN ('BIGINT', 'UBIGINT') THEN try_cast(order_v AS BIGINT) END AS "order",
+  CASE WHEN order_t IS NULL OR order_t = 'NULL' THEN NULL
+       WHEN order_t NOT IN ('BIGINT', 'UBIGINT') OR try_cast(order_v AS BIGINT) IS NULL
+            OR try_cast(order_v AS BIGINT) < 0 THEN 'order' END AS e_order,
+  CASE WHEN persona_t = 'VARCHAR' THEN persona_v END AS persona,
+  CASE WHEN persona_t IS NULL OR persona_t = 'NULL' THEN NULL
+       WHEN persona_t <> 'VARCHAR' THEN 'persona_type'
+       WHEN length(persona_v) > {MAX_PERSONA_CHARS} THEN 'persona_len' END AS e_persona,
+  CASE WHEN source_t IS NULL THEN $source WHEN source_t = 'VARCHAR' THEN source_v END AS source,
+  CASE WHEN source_t IS NULL THEN NULL
+       WHEN source_t = 'NULL' THEN 'source_null'
+       WHEN source_t <> 'VARCHAR' OR source_v NOT IN ({", ".join(f"'{s}'" for s in SOURCES)}) THEN 'source' END AS e_source,
+  CASE WHEN agent_t IS NULL THEN $agent
+       WHEN agent_t = 'VARCHAR' THEN CAST(try_cast(agent_v AS UUID) AS VARCHAR) END AS agent,
+  CASE WHEN agent_t IS NULL OR agent_t = 'NULL' THEN NULL
+       WHEN agent_t <> 'VARCHAR' OR try_cast(agent_v AS UUID) IS NULL THEN 'agent' END AS e_agent,
+  CASE WHEN generator_model_t IS NULL THEN $generator_model
+       WHEN generator_model_t = 'VARCHAR' THEN generator_model_v END AS generator_model,
+  CASE WHEN generator_model_t IS NULL OR generator_model_t IN ('NULL', 'VARCHAR') THEN NULL
+       ELSE 'generator_model' END AS e_generator_model
+FROM typed
+"""
+
+_ERROR_FIELDS = ("id", "input", "expected_output", "order", "persona", "tags", "source", "agent", "generator_model")
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _is_string(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+
+
+def _typed_columns_sql(schema: pa.Schema) -> str:
+    """SQL turning a user's Arrow table into the typed relation."""
+    names = set(schema.names)
+    unknown = [n for n in schema.names if n not in _ALLOWED_KEYS]
+    if unknown:
+        raise ValidationError(unknown[0], "unknown field (allowed: " + ", ".join(DATAPOINT_FIELDS) + ")")
+    cols = ["rowno", "pos"]
+    for f in DATAPOINT_FIELDS:
+        if f not in names:
+            cols += [f"NULL::VARCHAR AS {f}_t", f"NULL::VARCHAR AS {f}_v"]
+            continue
+        t = schema.field(f).type
+        q = _quote_ident(f)
+        null_or = f"CASE WHEN {q} IS NULL THEN 'NULL' ELSE"
+        if f in JSON_FIELDS:
+            if _is_string(t):
+                cols += [f"{null_or} (CASE WHEN json_valid({q}) THEN 'JSON' ELSE 'BAD' END) END AS {f}_t",
+                         f"CASE WHEN json_valid({q}) THEN json({q}) END AS {f}_v"]
+            elif pa.types.is_null(t):
+                cols += [f"'NULL' AS {f}_t", f"NULL::VARCHAR AS {f}_v"]
+            elif pa.types.is_binary(t) or pa.types.is_large_binary(t):
+                cols += [f"{null_or} 'BAD' END AS {f}_t", f"NULL::VARCHAR AS {f}_v"]
+            else:
+                cols += [f"{null_or} 'JSON' END AS {f}_t", f"CAST(to_json({q}) AS VARCHAR) AS {f}_v"]
+        elif f == "order":
+            if pa.types.is_integer(t):
+                cols += [f"{null_or} 'BIGINT' END AS order_t", f"CAST({q} AS VARCHAR) AS order_v"]
+            elif pa.types.is_null(t):
+                cols += ["'NULL' AS order_t", "NULL::VARCHAR AS order_v"]
+            else:
+                cols += [f"{null_or} 'OTHER' END AS order_t", "NULL::VARCHAR AS order_v"]
+        elif _is_string(t) or (f in ("id", "agent") and (
+                pa.types.is_fixed_size_binary(t) or getattr(t, "extension_name", "") == "arrow.uuid")):
+            cols += [f"{null_or} 'VARCHAR' END AS {f}_t", f"CAST({q} AS VARCHAR) AS {f}_v"]
+        elif pa.types.is_null(t):
+            cols += [f"'NULL' AS {f}_t", f"NULL::VARCHAR AS {f}_v"]
+        elif pa.types.is_dictionary(t) and _is_string(t.value_type):
+            cols += [f"{null_or} 'VARCHAR' END AS {f}_t", f"CAST({q} AS VARCHAR) AS {f}_v"]
+        else:
+            cols += [f"{null_or} 'OTHER' END AS {f}_t", f"NULL::VARCHAR AS {f}_v"]
+    return "SELECT " + ",\n  ".join(cols) + " FROM staging"
+
+
+def _first_bad_row(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None):
+    return one(con, sql + " ORDER BY rowno LIMIT 1", params or [])
+
+
+def _check_records(con: duckdb.DuckDBPyConnection, label: str) -> None:
+    bad = _first_bad_row(con, "SELECT rowno FROM staging WHERE NOT coalesce(json_valid(j), false)")
+    if bad:
+        raise ValidationError(None, "not valid JSON", row=bad[0], row_label=label)
+    bad = _first_bad_row(con, "SELECT rowno, json_type(j) FROM staging WHERE json_type(j) <> 'OBJECT'")
+    if bad:
+        raise ValidationError(None, f"a datapoint must be a JSON object, not {bad[1].lower()}",
+                              row=bad[0], row_label=label)
+    bad = _first_bad_row(
+        con,
+        "SELECT rowno, list_filter(json_keys(j), lambda k: NOT list_contains($1, k))[1] AS k FROM staging "
+        "WHERE len(list_filter(json_keys(j), lambda k: NOT list_contains($1, k))) > 0",
+        [_ALLOWED_KEYS],
+    )
+    if bad:
+        raise ValidationError(bad[1], "unknown field (allowed: " + ", ".join(DATAPOINT_FIELDS) + ")",
+                              row=bad[0], row_label=label)
+
+
+def normalize(
+    con: duckdb.DuckDBPyConnection,
+    staging: Staging,
+    *,
+    source: str,
+    agent: str | None,
+    generator_model: str | None,
+) -> str:
+    """Validate ``staging`` and create a temp table of canonical rows; return its name.
+
+    The table has ``rowno`` (the row label), ``pos`` (0-based position),
+    ``id`` (NULL when not given), the JSON fields, ``order`` (NULL when not
+    given), ``persona``, ``source``, ``agent``, ``generator_model``.
+    """
+    label = staging.row_label
+    table = staging.table
+    if staging.kind == "json_array":
+        con.register("doc_table", table)
+        row = one(con, "SELECT json_valid(doc), CASE WHEN json_valid(doc) THEN json_type(doc) END FROM doc_table")
+        con.unregister("doc_table")
+        if not row[0]:
+            raise ValidationError(None, "the .json file is not valid JSON")
+        if row[1] != "ARRAY":
+            raise ValidationError(None, "a .json file must hold an array of datapoint objects")
+        con.register("doc_table", table)
+        items = one(con, "SELECT CAST(json_extract(doc, '$[*]') AS VARCHAR[]) FROM doc_table")[0]
+        con.unregister("doc_table")
+        n = len(items)
+        table = pa.table({"rowno": pa.array(range(n), pa.int64()), "pos": pa.array(range(n), pa.int64()),
+                          "j": pa.array(items, pa.string())})
+    elif staging.kind == "columns":
+        n = table.num_rows
+        table = table.append_column("rowno", pa.array(range(n), pa.int64()))
+        table = table.append_column("pos", pa.array(range(n), pa.int64()))
+    con.register("staging", table)
+    try:
+        if staging.kind == "columns":
+            typed_sql = _typed_columns_sql(staging.table.schema)
+        else:
+            _check_records(con, label)
+            typed_sql = _TYPED_RECORDS
+        json_values = []
+        for f in JSON_FIELDS:
+            json_values.append(f"CASE WHEN {f}_t IS NULL OR {f}_t IN ('NULL', 'BAD') OR {f}_v = 'null' "
+                               f"THEN NULL ELSE CAST({f}_v AS VARCHAR) END AS {f}")
+            json_values.append(f"CASE WHEN {f}_t = 'BAD' THEN 'json' END AS e_{f}")
+        name = f"rows_{next(_counter)}"
+        run(con, f"CREATE OR REPLACE TEMP VIEW typed AS {typed_sql}")
+        run(con, 
+            f"CREATE TEMP TABLE {name} AS " + _CHECKED.replace("{json_values}", ",\n  ".join(json_values)),
+            {"source": source, "agent": agent, "generator_model": generator_model},
+        )
+    finally:
+        con.unregister("staging")
+    errors = ", ".join(f"e_{f}" for f in _ERROR_FIELDS)
+    bad = _first_bad_row(con, f"SELECT rowno, {errors} FROM {name} WHERE coalesce({errors}) IS NOT NULL")
+    if bad:
+        run(con, f"DROP TABLE {name}")
+        for field, code in zip(_ERROR_FIELDS, bad[1:]):
+            if code:
+                raise ValidationError(field, RULES[code], row=bad[0], row_label=label)
+    return name

@@ -1,0 +1,148 @@
+"""Every accepted shape of ``datapoints`` turned into one of two staging forms.
+
+* **records**: one JSON object text per datapoint (list of dicts, JSONL,
+  ``.json`` arrays). Dicts are serialised once with orjson; files are not
+  parsed in Python at all — DuckDB takes the objects apart.
+* **columns**: an Arrow table (Polars, Arrow, Parquet), converted column by
+  column in SQL.
+
+Both carry a row label per datapoint: the 0-based row index, or the 1-based
+line number of a JSONL file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import orjson
+import pyarrow as pa
+
+from ..errors import ValidationError
+
+
+@dataclass
+class Staging:
+    kind: str  # "records" | "json_array" | "columns"
+    table: pa.Table  # records: (rowno, pos, j); json_array: (doc); columns: the user's
+    row_label: str = "row"  # "row" (0-based index) or "line" (1-based JSONL line)
+
+
+def _dump(value: Any, index: int) -> bytes:
+    try:
+        text = orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        text = None
+    # orjson writes NaN/Infinity as null and refuses integers beyond 64 bits;
+    # the standard library is exact in both cases, so rows that could be
+    # affected are re-serialised with it.
+    if text is None or b"null" in text:
+        try:
+            return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+        except (TypeError, ValueError, RecursionError, UnicodeEncodeError) as exc:
+            raise ValidationError(None, f"not a JSON value: {exc}", row=index) from None
+    return text
+
+
+def from_records(rows: Iterable[Any]) -> Staging:
+    texts = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise ValidationError(None, f"a datapoint must be a dict, not {type(row).__name__}", row=i)
+        texts.append(_dump(row, i))
+    return Staging("records", pa.table({
+        "rowno": pa.array(range(len(texts)), pa.int64()),
+        "pos": pa.array(range(len(texts)), pa.int64()),
+        "j": pa.array(texts, pa.binary()).cast(pa.string()) if texts else pa.array([], pa.string()),
+    }))
+
+
+def _from_jsonl(data: bytes) -> Staging:
+    lines = data.split(b"\n")
+    texts, rownos = [], []
+    for i, line in enumerate(lines, start=1):
+        if line.strip():
+            texts.append(line)
+            rownos.append(i)
+    try:
+        arr = pa.array(texts, pa.binary()).cast(pa.string())
+    except pa.ArrowInvalid:
+        for no, text in zip(rownos, texts):
+            try:
+                text.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValidationError(None, "not valid UTF-8", row=no, row_label="line") from None
+        raise
+    return Staging("records", pa.table({
+        "rowno": pa.array(rownos, pa.int64()),
+        "pos": pa.array(range(len(rownos)), pa.int64()),
+        "j": arr,
+    }), row_label="line")
+
+
+def _from_json_array(data: bytes) -> Staging:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError(None, "the .json file is not valid UTF-8") from None
+    return Staging("json_array", pa.table({"doc": pa.array([text], pa.string())}))
+
+
+def _read(path: str, storage_options: dict[str, Any] | None) -> bytes:
+    import fsspec
+
+    try:
+        with fsspec.open(path, "rb", **(storage_options or {})) as fh:
+            return fh.read()
+    except FileNotFoundError:
+        raise ValidationError(None, f"no such file: {path}") from None
+
+
+def from_path(path: str, storage_options: dict[str, Any] | None = None) -> Staging:
+    lowered = path.lower()
+    if lowered.endswith(".jsonl") or lowered.endswith(".ndjson"):
+        return _from_jsonl(_read(path, storage_options))
+    if lowered.endswith(".json"):
+        return _from_json_array(_read(path, storage_options))
+    if lowered.endswith(".parquet"):
+        import pyarrow.parquet as pq
+        import fsspec
+
+        try:
+            with fsspec.open(path, "rb", **(storage_options or {})) as fh:
+                return Staging("columns", pq.read_table(fh))
+        except FileNotFoundError:
+            raise ValidationError(None, f"no such file: {path}") from None
+        except pa.ArrowInvalid as exc:
+            raise ValidationError(None, f"not a readable Parquet file: {exc}") from None
+    raise ValidationError(None, f"unsupported file type {path!r}: use .jsonl, .json or .parquet")
+
+
+def to_staging(datapoints: Any, storage_options: dict[str, Any] | None = None) -> Staging:
+    """Accept any input shape of the contract and return its staging form."""
+    if isinstance(datapoints, (str, os.PathLike)):
+        return from_path(os.fspath(datapoints), storage_options)
+    if isinstance(datapoints, pa.Table):
+        return Staging("columns", datapoints)
+    if isinstance(datapoints, pa.RecordBatch):
+        return Staging("columns", pa.Table.from_batches([datapoints]))
+    try:
+        import polars as pl
+
+        if isinstance(datapoints, pl.DataFrame):
+            return Staging("columns", datapoints.to_arrow())
+        if isinstance(datapoints, pl.LazyFrame):
+            return Staging("columns", datapoints.collect().to_arrow())
+    except ImportError:  # pragma: no cover - polars is a core dependency
+        pass
+    if isinstance(datapoints, dict):
+        raise ValidationError(None, "datapoints must be a list of dicts, not a single dict")
+    if isinstance(datapoints, (bytes, bytearray)):
+        raise ValidationError(None, "datapoints must be a list, a frame or a path, not bytes")
+    try:
+        rows = iter(datapoints)
+    except TypeError:
+        raise ValidationError(None, f"unsupported datapoints of type {type(datapoints).__name__}") from None
+    return from_records(rows)

@@ -1,0 +1,290 @@
+"""The list query of CONTRACT §5: filters, ordering, pagination.
+
+A query resolves its versions from commit records (never by listing
+directories) and reads exactly those versions' files with DuckDB. Every
+value reaches SQL as a bound parameter; field names come from an allow-list.
+
+Two read paths:
+
+* **positional** — no row filter and an ordering equal to the storage order
+  (each version's files are sorted by ``order, id``; versions follow each
+  other): the rows of a page are rows ``[offset, offset + size)`` of the
+  versions' files in sequence, read by ``file_row_number``, never sorted.
+* **general** — DuckDB filters and sorts; counts of filtered queries over
+  committed versions are cached (they never go stale).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib import parse
+
+import polars as pl
+import pyarrow as pa
+
+from ..duck import arrow, one, run
+from ..errors import ValidationError
+from ..schema import DEFAULT_ORDERING, DEFAULT_PAGE_SIZE, ORDERING_FIELDS, RESULT_SCHEMA, SOURCES
+from ..storage.catalog import CommitRecord, DatasetRecord
+from .engine import Engine
+from .pagination import num_pages, page_links, resolve_page, validate_page_size
+
+_HIVE = "hive_partitioning = true, hive_types = {'dataset_id': VARCHAR, 'version': BIGINT}"
+_RESULT_COLUMNS = ", ".join(f'"{f.name}"' for f in RESULT_SCHEMA)
+_ITEM_JSON = """'{"id":"' || id || '","expected_output":' || coalesce(expected_output, 'null')
+  || ',"input":' || coalesce(input, 'null') || ',"order":' || CAST("order" AS VARCHAR)
+  || ',"persona":' || coalesce(CAST(to_json(persona) AS VARCHAR), 'null')
+  || ',"tags":' || coalesce(tags, 'null') || '}'"""
+
+
+def parse_ordering(ordering: str | None) -> tuple[tuple[str, bool], ...]:
+    """``"-persona, order"`` -> ((persona, desc), (order, asc)); unknown fields raise."""
+    if ordering is None:
+        return ()
+    keys: list[tuple[str, bool]] = []
+    seen = set()
+    for term in str(ordering).split(","):
+        term = term.strip()
+        if not term:
+            continue
+        desc = term.startswith("-")
+        name = term[1:] if desc else term
+        if name not in ORDERING_FIELDS:
+            raise ValidationError(
+                "ordering",
+                f"unknown ordering field {name!r}; allowed fields: " + ", ".join(ORDERING_FIELDS)
+                + " (prefix - for descending)",
+            )
+        if name not in seen:
+            seen.add(name)
+            keys.append((name, desc))
+    return tuple(keys)
+
+
+def total_ordering(keys: tuple[tuple[str, bool], ...]) -> tuple[tuple[str, bool], ...]:
+    """The requested keys (or the default) made total by appending version, id."""
+    keys = keys or tuple((f, False) for f in DEFAULT_ORDERING)
+    names = {k for k, _ in keys}
+    return keys + tuple((f, False) for f in ("version", "id") if f not in names)
+
+
+def _whole_number(value: Any, field: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(field, "must be a whole number")
+    return value
+
+
+@dataclass(frozen=True)
+class ListParams:
+    """A validated §5 query (filters and ordering), independent of any dataset."""
+
+    agent: str | None = None
+    generator_model: str | None = None
+    source: str | None = None
+    version: int | None = None
+    version_min: int | None = None
+    version_max: int | None = None
+    ordering: tuple[tuple[str, bool], ...] = ()
+
+    @classmethod
+    def build(cls, *, agent: Any = None, generator_model: Any = None, source: Any = None,
+              version: Any = None, version_min: Any = None, version_max: Any = None,
+              ordering: Any = None) -> "ListParams":
+        if agent is not None:
+            import uuid
+
+            try:
+                agent = str(agent if isinstance(agent, uuid.UUID) else uuid.UUID(str(agent)))
+            except ValueError:
+                raise ValidationError("agent", "must be a UUID") from None
+        if source is not None and source not in SOURCES:
+            raise ValidationError("source", "must be one of " + ", ".join(SOURCES))
+        if generator_model is not None and not isinstance(generator_model, str):
+            raise ValidationError("generator_model", "must be a string")
+        if ordering is not None and not isinstance(ordering, str):
+            ordering = ",".join(ordering)
+        return cls(agent, generator_model, source, _whole_number(version, "version"),
+                   _whole_number(version_min, "version_min"), _whole_number(version_max, "version_max"),
+                   parse_ordering(ordering))
+
+    @property
+    def row_filtered(self) -> bool:
+        return self.agent is not None or self.generator_model is not None or self.source is not None
+
+    def query_items(self) -> list[tuple[str, str]]:
+        """The non-default parameters as query-string items (for relative links)."""
+        items = []
+        for name in ("agent", "generator_model", "source", "version", "version_max", "version_min"):
+            value = getattr(self, name)
+            if value is not None:
+                items.append((name, str(value)))
+        if self.ordering:
+            items.append(("ordering", ",".join(("-" if d else "") + f for f, d in self.ordering)))
+        return items
+
+    def select_versions(self, latest: int) -> list[int]:
+        if self.version is None and self.version_min is None and self.version_max is None:
+            return [latest] if latest >= 1 else []
+        lo, hi = 1, latest
+        if self.version is not None:
+            lo, hi = max(lo, self.version), min(hi, self.version)
+        if self.version_min is not None:
+            lo = max(lo, self.version_min)
+        if self.version_max is not None:
+            hi = min(hi, self.version_max)
+        return list(range(lo, hi + 1))
+
+
+class DatapointQuery:
+    """Rows of one dataset matching a ListParams, over a fixed set of versions."""
+
+    def __init__(self, engine: Engine, dataset: DatasetRecord, params: ListParams,
+                 commits: list[CommitRecord]):
+        self.engine = engine
+        self.dataset = dataset
+        self.params = params
+        self.commits = commits
+        self.versions = [c.version for c in commits]
+        self.ordering = total_ordering(params.ordering)
+        self._files = [(c.version, engine.fs.uri(f.path), f.rows) for c in commits for f in c.files if f.rows]
+
+    # -- planning ------------------------------------------------------------
+    @property
+    def positional(self) -> bool:
+        """True when the requested ordering is the storage order and no row filter applies."""
+        if self.params.row_filtered:
+            return False
+        keys = list(self.ordering)
+        if len(self.versions) <= 1:
+            keys = [k for k in keys if k[0] != "version"]
+            return keys[:2] == [("order", False), ("id", False)]
+        return keys[:3] == [("version", False), ("order", False), ("id", False)]
+
+    def _where(self) -> tuple[str, dict[str, Any]]:
+        clauses, params = [], {}
+        for name in ("source", "agent", "generator_model"):
+            value = getattr(self.params, name)
+            if value is not None:
+                clauses.append(f"{name} = ${name}")
+                params[name] = value
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def _order_by(self) -> str:
+        parts = []
+        for name, desc in self.ordering:
+            parts.append(f'"{name}" ' + ("DESC NULLS FIRST" if desc else "ASC NULLS LAST"))
+        return ", ".join(parts)
+
+    def _cache_key(self, kind: str, *extra: Any) -> tuple:
+        return (kind, self.dataset.id, tuple(self.versions), self.params.agent,
+                self.params.generator_model, self.params.source, *extra)
+
+    # -- results -------------------------------------------------------------
+    def count(self) -> int:
+        """Number of matching rows (from commit records when no row filter applies)."""
+        if not self.params.row_filtered:
+            return sum(c.count for c in self.commits)
+        if not self._files:
+            return 0
+        where, params = self._where()
+
+        def compute() -> int:
+            sql = f"SELECT count(*) FROM read_parquet($files){where}"
+            return one(self.engine.cursor(), sql, {"files": [f for _, f, _ in self._files], **params})[0]
+
+        return self.engine.cached(self._cache_key("count"), compute)
+
+    def _rows(self, offset: int, limit: int | None) -> pa.Table:
+        """Rows [offset, offset+limit) in the query's ordering, as Arrow."""
+        if not self._files:
+            return RESULT_SCHEMA.empty_table()
+        cur = self.engine.cursor()
+        if self.positional:
+            return self._rows_positional(offset, limit)
+        where, params = self._where()
+        sql = (f"SELECT {_RESULT_COLUMNS} FROM read_parquet($files, {_HIVE}){where} "
+               f"ORDER BY {self._order_by()}")
+        params["files"] = [f for _, f, _ in self._files]
+        if limit is not None:
+            sql += " LIMIT $limit OFFSET $offset"
+            params.update(limit=limit, offset=offset)
+        elif offset:
+            sql += " OFFSET $offset"
+            params["offset"] = offset
+        return arrow(cur, sql, params).cast(RESULT_SCHEMA)
+
+    def _rows_positional(self, offset: int, limit: int | None) -> pa.Table:
+        end = float("inf") if limit is None else offset + limit
+        parts, params, start = [], {}, 0
+        for i, (_, uri, rows) in enumerate(self._files):
+            lo, hi = max(offset, start), min(end, start + rows)
+            if lo < hi:
+                parts.append(
+                    f"SELECT {i} AS __part, file_row_number AS __pos, {_RESULT_COLUMNS} "
+                    f"FROM read_parquet($f{i}, file_row_number = true, {_HIVE}) "
+                    f"WHERE file_row_number >= $a{i} AND file_row_number < $b{i}"
+                )
+                params.update({f"f{i}": uri, f"a{i}": lo - start, f"b{i}": int(min(hi - start, rows))})
+            start += rows
+        if not parts:
+            return RESULT_SCHEMA.empty_table()
+        sql = f"SELECT {_RESULT_COLUMNS} FROM (" + " UNION ALL ".join(parts) + ") ORDER BY __part, __pos"
+        return arrow(self.engine.cursor(), sql, params).cast(RESULT_SCHEMA)
+
+    def to_arrow(self) -> pa.Table:
+        """Every matching row, all columns, in the query's ordering."""
+        return self._rows(0, None)
+
+    def to_polars(self) -> pl.DataFrame:
+        return pl.from_arrow(self.to_arrow())
+
+    # -- pages ---------------------------------------------------------------
+    def _page_parts(self, page: object, page_size: int) -> tuple[int, int, int, pa.Table]:
+        page_size = validate_page_size(page_size)
+        count = self.count()
+        number = resolve_page(page, count, page_size)
+        rows = self._rows((number - 1) * page_size, page_size)
+        return count, number, num_pages(count, page_size), rows
+
+    def _links(self, base_url: str | None, number: int, last: int, page_size: int):
+        if base_url is None:
+            items = self.params.query_items()
+            if page_size != DEFAULT_PAGE_SIZE:
+                items.append(("page_size", str(page_size)))
+            base_url = "?" + parse.urlencode(sorted(items)) if items else ""
+        return page_links(base_url, number, last)
+
+    def results_json(self, rows: pa.Table) -> str:
+        """The page's ``results`` array as JSON text, stored JSON embedded verbatim."""
+        if rows.num_rows == 0:
+            return "[]"
+        cur = self.engine.cursor()
+        keyed = rows.append_column("__k", pa.array(range(rows.num_rows), pa.int64()))
+        cur.register("__page", keyed)
+        try:
+            body = one(cur, f"SELECT string_agg({_ITEM_JSON}, ',' ORDER BY __k) FROM __page")[0]
+        finally:
+            cur.unregister("__page")
+        return "[" + body + "]"
+
+    def page_json(self, page: object = 1, page_size: int = DEFAULT_PAGE_SIZE,
+                  base_url: str | None = None) -> bytes:
+        """The documented JSON page as compact UTF-8 bytes."""
+        count, number, last, rows = self._page_parts(page, page_size)
+        next_link, previous = self._links(base_url, number, last, page_size)
+        return (
+            '{"count":' + str(count) + ',"next":' + json.dumps(next_link) + ',"previous":'
+            + json.dumps(previous) + ',"results":' + self.results_json(rows) + "}"
+        ).encode("utf-8")
+
+    def page(self, page: object = 1, page_size: int = DEFAULT_PAGE_SIZE,
+             base_url: str | None = None) -> dict[str, Any]:
+        """The documented JSON page as a dict (JSON values decoded losslessly)."""
+        count, number, last, rows = self._page_parts(page, page_size)
+        next_link, previous = self._links(base_url, number, last, page_size)
+        return {"count": count, "next": next_link, "previous": previous,
+                "results": json.loads(self.results_json(rows))}
