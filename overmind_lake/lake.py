@@ -184,13 +184,18 @@ class Lake:
         return DatasetVersion(record, commit)
 
     def add_version(self, dataset: str | uuid.UUID, datapoints: Any = (), *, source: str = "seed",
-                    generator_model: str | None = None, message: str = "") -> DatasetVersion:
-        """Write ``datapoints`` as the dataset's next version."""
+                    generator_model: str | None = None, message: str = "",
+                    agent: str | uuid.UUID | None = None) -> DatasetVersion:
+        """Write ``datapoints`` as the dataset's next version.
+
+        ``agent`` is the rows' default agent (default: the dataset's agent).
+        """
         record = self.dataset(dataset)
         if not isinstance(message, str):
             raise ValidationError("message", "must be a string")
-        validate_defaults(source, None, generator_model)
-        table, stats = assemble_new(datapoints, source=source, agent=record.agent,
+        agent = canonical_uuid(agent, "agent")
+        validate_defaults(source, agent, generator_model)
+        table, stats = assemble_new(datapoints, source=source, agent=agent or record.agent,
                                     generator_model=generator_model, storage_options=self.fs.storage_options)
         commit = commit_version(self.fs, self.catalog, record.id, table, stats, message=message)
         return DatasetVersion(record, commit)
