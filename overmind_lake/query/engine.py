@@ -18,18 +18,22 @@ from ..storage.filesystem import LakeFileSystem
 
 
 class Engine:
-    def __init__(self, fs: LakeFileSystem, threads: int | None = None):
+    def __init__(self, fs: LakeFileSystem, threads: int | None = None,
+                 cache_limit_bytes: int = 1 << 30):
         self.fs = fs
         config: dict[str, Any] = {}
         if threads:
             config["threads"] = threads
         self._con = duckdb.connect(config=config)
+        # Parquet footers of committed files never change: keep them parsed.
+        self._con.execute("SET parquet_metadata_cache = true").fetchall()
         if not fs.is_local:
             self._con.register_filesystem(fs.fs)
         self._local = threading.local()
-        self._cache: OrderedDict[Hashable, Any] = OrderedDict()
+        self._cache: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         self._cache_lock = threading.Lock()
-        self._cache_size = 4096
+        self._cache_bytes = 0
+        self.cache_limit_bytes = cache_limit_bytes
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """This thread's cursor on the shared database."""
@@ -46,18 +50,23 @@ class Engine:
             con.register_filesystem(self.fs.fs)
         return con
 
-    # A small LRU for results of immutable inputs (e.g. filtered counts of
-    # committed versions): such a value never goes stale.
+    # An LRU, bounded in bytes, for results computed from committed versions
+    # only (counts, position arrays): such a value never goes stale.
     def cached(self, key: Hashable, compute) -> Any:
         with self._cache_lock:
-            if key in self._cache:
+            hit = self._cache.get(key)
+            if hit is not None:
                 self._cache.move_to_end(key)
-                return self._cache[key]
+                return hit[0]
         value = compute()
+        size = int(getattr(value, "nbytes", 64)) + 64
         with self._cache_lock:
-            self._cache[key] = value
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            if key not in self._cache:
+                self._cache[key] = (value, size)
+                self._cache_bytes += size
+            while self._cache_bytes > self.cache_limit_bytes and len(self._cache) > 1:
+                _, (_, evicted) = self._cache.popitem(last=False)
+                self._cache_bytes -= evicted
         return value
 
     def close(self) -> None:

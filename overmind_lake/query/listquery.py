@@ -4,14 +4,17 @@ A query resolves its versions from commit records (never by listing
 directories) and reads exactly those versions' files with DuckDB. Every
 value reaches SQL as a bound parameter; field names come from an allow-list.
 
-Two read paths:
+Two read paths for pages:
 
 * **positional** — no row filter and an ordering equal to the storage order
   (each version's files are sorted by ``order, id``; versions follow each
   other): the rows of a page are rows ``[offset, offset + size)`` of the
-  versions' files in sequence, read by ``file_row_number``, never sorted.
-* **general** — DuckDB filters and sorts; counts of filtered queries over
-  committed versions are cached (they never go stale).
+  versions' files in sequence, read by position, never sorted; the count
+  comes from the commit records.
+* **by positions** — anything else: DuckDB computes, over the narrow filter
+  and sort columns only, the ordered positions of every matching row once
+  (cached: committed versions never change), and a page reads the wide
+  columns of its own rows only (see positions.py).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib import parse
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -28,15 +32,15 @@ from ..duck import arrow, one, run
 from ..errors import ValidationError
 from ..schema import DEFAULT_ORDERING, DEFAULT_PAGE_SIZE, ORDERING_FIELDS, RESULT_SCHEMA, SOURCES
 from ..storage.catalog import CommitRecord, DatasetRecord
+from ..duck import arrow
 from .engine import Engine
+from .pagejson import results_json
 from .pagination import num_pages, page_links, resolve_page, validate_page_size
+from .positions import decode, encoded_positions
+from .rowreader import VersionFiles, read_all, read_positions, read_range
 
 _HIVE = "hive_partitioning = true, hive_types = {'dataset_id': VARCHAR, 'version': BIGINT}"
 _RESULT_COLUMNS = ", ".join(f'"{f.name}"' for f in RESULT_SCHEMA)
-_ITEM_JSON = """'{"id":"' || id || '","expected_output":' || coalesce(expected_output, 'null')
-  || ',"input":' || coalesce(input, 'null') || ',"order":' || CAST("order" AS VARCHAR)
-  || ',"persona":' || coalesce(CAST(to_json(persona) AS VARCHAR), 'null')
-  || ',"tags":' || coalesce(tags, 'null') || '}'"""
 
 
 def parse_ordering(ordering: str | None) -> tuple[tuple[str, bool], ...]:
@@ -150,19 +154,22 @@ class DatapointQuery:
         self.commits = commits
         self.versions = [c.version for c in commits]
         self.ordering = total_ordering(params.ordering)
-        self._files = [(c.version, engine.fs.uri(f.path), f.rows) for c in commits for f in c.files if f.rows]
+        self._vfs = [VersionFiles.of(engine, c) for c in commits]
 
     # -- planning ------------------------------------------------------------
     @property
-    def positional(self) -> bool:
-        """True when the requested ordering is the storage order and no row filter applies."""
-        if self.params.row_filtered:
-            return False
+    def storage_ordered(self) -> bool:
+        """True when the ordering is the storage order: version, then order, id."""
         keys = list(self.ordering)
         if len(self.versions) <= 1:
             keys = [k for k in keys if k[0] != "version"]
             return keys[:2] == [("order", False), ("id", False)]
         return keys[:3] == [("version", False), ("order", False), ("id", False)]
+
+    @property
+    def positional(self) -> bool:
+        """True when a page is a plain range of the versions' rows."""
+        return self.storage_ordered and not self.params.row_filtered
 
     def _where(self) -> tuple[str, dict[str, Any]]:
         clauses, params = [], {}
@@ -174,72 +181,63 @@ class DatapointQuery:
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def _order_by(self) -> str:
-        parts = []
-        for name, desc in self.ordering:
-            parts.append(f'"{name}" ' + ("DESC NULLS FIRST" if desc else "ASC NULLS LAST"))
-        return ", ".join(parts)
+        return ", ".join(f'"{name}" ' + ("DESC NULLS FIRST" if desc else "ASC NULLS LAST")
+                         for name, desc in self.ordering)
 
-    def _cache_key(self, kind: str, *extra: Any) -> tuple:
-        return (kind, self.dataset.id, tuple(self.versions), self.params.agent,
-                self.params.generator_model, self.params.source, *extra)
+    def _positions(self) -> np.ndarray:
+        where, params = self._where()
+        return encoded_positions(self.engine, self._vfs, where, params,
+                                 None if self.storage_ordered else self.ordering)
 
     # -- results -------------------------------------------------------------
     def count(self) -> int:
         """Number of matching rows (from commit records when no row filter applies)."""
         if not self.params.row_filtered:
             return sum(c.count for c in self.commits)
-        if not self._files:
-            return 0
-        where, params = self._where()
+        return len(self._positions())
 
-        def compute() -> int:
-            sql = f"SELECT count(*) FROM read_parquet($files){where}"
-            return one(self.engine.cursor(), sql, {"files": [f for _, f, _ in self._files], **params})[0]
-
-        return self.engine.cached(self._cache_key("count"), compute)
-
-    def _rows(self, offset: int, limit: int | None) -> pa.Table:
+    def _rows(self, offset: int, limit: int) -> pa.Table:
         """Rows [offset, offset+limit) in the query's ordering, as Arrow."""
-        if not self._files:
-            return RESULT_SCHEMA.empty_table()
-        cur = self.engine.cursor()
         if self.positional:
-            return self._rows_positional(offset, limit)
-        where, params = self._where()
-        sql = (f"SELECT {_RESULT_COLUMNS} FROM read_parquet($files, {_HIVE}){where} "
-               f"ORDER BY {self._order_by()}")
-        params["files"] = [f for _, f, _ in self._files]
-        if limit is not None:
-            sql += " LIMIT $limit OFFSET $offset"
-            params.update(limit=limit, offset=offset)
-        elif offset:
-            sql += " OFFSET $offset"
-            params["offset"] = offset
-        return arrow(cur, sql, params).cast(RESULT_SCHEMA)
-
-    def _rows_positional(self, offset: int, limit: int | None) -> pa.Table:
-        end = float("inf") if limit is None else offset + limit
-        parts, params, start = [], {}, 0
-        for i, (_, uri, rows) in enumerate(self._files):
-            lo, hi = max(offset, start), min(end, start + rows)
-            if lo < hi:
-                parts.append(
-                    f"SELECT {i} AS __part, file_row_number AS __pos, {_RESULT_COLUMNS} "
-                    f"FROM read_parquet($f{i}, file_row_number = true, {_HIVE}) "
-                    f"WHERE file_row_number >= $a{i} AND file_row_number < $b{i}"
-                )
-                params.update({f"f{i}": uri, f"a{i}": lo - start, f"b{i}": int(min(hi - start, rows))})
-            start += rows
-        if not parts:
+            parts, start = [], 0
+            for vf in self._vfs:
+                lo, hi = max(offset, start), min(offset + limit, start + vf.count)
+                if lo < hi:
+                    parts.append(read_range(self.engine, vf, lo - start, hi - start))
+                start += vf.count
+            return pa.concat_tables(parts) if parts else RESULT_SCHEMA.empty_table()
+        encoded = self._positions()[offset:offset + limit]
+        if len(encoded) == 0:
             return RESULT_SCHEMA.empty_table()
-        sql = f"SELECT {_RESULT_COLUMNS} FROM (" + " UNION ALL ".join(parts) + ") ORDER BY __part, __pos"
-        return arrow(self.engine.cursor(), sql, params).cast(RESULT_SCHEMA)
+        vis, rows = decode(encoded)
+        groups = np.unique(vis)
+        if len(groups) == 1:
+            return read_positions(self.engine, self._vfs[int(groups[0])], rows)
+        parts, placed = [], []
+        for vi in groups:
+            where = np.flatnonzero(vis == vi)
+            parts.append(read_positions(self.engine, self._vfs[int(vi)], rows[where]))
+            placed.append(where)
+        order = np.concatenate(placed)
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+        return pa.concat_tables(parts).take(pa.array(inverse))
 
     def to_arrow(self) -> pa.Table:
         """Every matching row, all columns, in the query's ordering."""
-        return self._rows(0, None)
+        if self.positional:
+            parts = [read_all(self.engine, vf) for vf in self._vfs]
+            return pa.concat_tables(parts) if parts else RESULT_SCHEMA.empty_table()
+        uris = [uri for vf in self._vfs for uri in vf.uris]
+        if not uris:
+            return RESULT_SCHEMA.empty_table()
+        where, params = self._where()
+        sql = (f"SELECT {_RESULT_COLUMNS} FROM read_parquet($files, {_HIVE}){where} "
+               f"ORDER BY {self._order_by()}")
+        return arrow(self.engine.cursor(), sql, {"files": uris, **params}).cast(RESULT_SCHEMA)
 
     def to_polars(self) -> pl.DataFrame:
+        """Every matching row as a Polars frame (JSON fields as JSON text)."""
         return pl.from_arrow(self.to_arrow())
 
     # -- pages ---------------------------------------------------------------
@@ -258,28 +256,13 @@ class DatapointQuery:
             base_url = "?" + parse.urlencode(sorted(items)) if items else ""
         return page_links(base_url, number, last)
 
-    def results_json(self, rows: pa.Table) -> str:
-        """The page's ``results`` array as JSON text, stored JSON embedded verbatim."""
-        if rows.num_rows == 0:
-            return "[]"
-        cur = self.engine.cursor()
-        keyed = rows.append_column("__k", pa.array(range(rows.num_rows), pa.int64()))
-        cur.register("__page", keyed)
-        try:
-            body = one(cur, f"SELECT string_agg({_ITEM_JSON}, ',' ORDER BY __k) FROM __page")[0]
-        finally:
-            cur.unregister("__page")
-        return "[" + body + "]"
-
     def page_json(self, page: object = 1, page_size: int = DEFAULT_PAGE_SIZE,
                   base_url: str | None = None) -> bytes:
         """The documented JSON page as compact UTF-8 bytes."""
         count, number, last, rows = self._page_parts(page, page_size)
         next_link, previous = self._links(base_url, number, last, page_size)
-        return (
-            '{"count":' + str(count) + ',"next":' + json.dumps(next_link) + ',"previous":'
-            + json.dumps(previous) + ',"results":' + self.results_json(rows) + "}"
-        ).encode("utf-8")
+        return (b'{"count":' + str(count).encode() + b',"next":' + json.dumps(next_link).encode()
+                + b',"previous":' + json.dumps(previous).encode() + b',"results":' + results_json(rows) + b"}")
 
     def page(self, page: object = 1, page_size: int = DEFAULT_PAGE_SIZE,
              base_url: str | None = None) -> dict[str, Any]:
@@ -287,4 +270,4 @@ class DatapointQuery:
         count, number, last, rows = self._page_parts(page, page_size)
         next_link, previous = self._links(base_url, number, last, page_size)
         return {"count": count, "next": next_link, "previous": previous,
-                "results": json.loads(self.results_json(rows))}
+                "results": json.loads(results_json(rows))}

@@ -21,7 +21,7 @@ from .filesystem import HashingWriter, LakeFileSystem
 
 #: Rows per Parquet row group. Small groups let positional and filtered reads
 #: skip most of a file; see benchmarks/ for the measurement behind the value.
-ROW_GROUP_SIZE = 8192
+ROW_GROUP_SIZE = 2048
 #: Rows per data file: big versions are split so no single file grows without bound.
 ROWS_PER_FILE = 2_000_000
 MAX_COMMIT_ATTEMPTS = 32

@@ -1,0 +1,137 @@
+"""Reading a version's rows by position.
+
+Each version's files are sorted by ``order, id`` and a commit record gives
+their row counts, so "row k of version v" is an address, not a search.
+Contiguous positions (a page in storage order) are read with pyarrow from
+the row groups that hold them, using Parquet metadata cached per file (files
+are immutable). Scattered positions (a page of another ordering) go to
+DuckDB with a ``file_row_number`` filter, which decodes only the rows asked for.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..duck import arrow
+from ..schema import FILE_SCHEMA, RESULT_SCHEMA
+from ..storage.catalog import CommitRecord
+from .engine import Engine
+
+_FILE_COLUMNS = ", ".join(f'"{f.name}"' for f in FILE_SCHEMA)
+#: Positions spread over more row groups than this are read through DuckDB.
+MAX_PYARROW_ROW_GROUPS = 2
+
+
+@dataclass(frozen=True)
+class VersionFiles:
+    """A committed version's files with the first global row of each."""
+
+    dataset_id: str
+    version: int
+    uris: tuple[str, ...]
+    starts: np.ndarray  # len(uris) + 1 cumulative row offsets
+    count: int
+
+    @classmethod
+    def of(cls, engine: Engine, commit: CommitRecord) -> "VersionFiles":
+        files = [f for f in commit.files if f.rows]
+        starts = np.zeros(len(files) + 1, dtype=np.int64)
+        np.cumsum([f.rows for f in files], out=starts[1:])
+        return cls(commit.dataset_id, commit.version, tuple(engine.fs.uri(f.path) for f in files),
+                   starts, int(starts[-1]))
+
+
+class _MetadataCache:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._meta: dict[str, tuple[pq.FileMetaData, np.ndarray]] = {}
+
+    def get(self, engine: Engine, uri: str) -> tuple[pq.FileMetaData, np.ndarray]:
+        hit = self._meta.get(uri)
+        if hit is None:
+            with _open(engine, uri) as fh:
+                meta = pq.ParquetFile(fh).metadata
+            starts = np.zeros(meta.num_row_groups + 1, dtype=np.int64)
+            np.cumsum([meta.row_group(i).num_rows for i in range(meta.num_row_groups)], out=starts[1:])
+            hit = (meta, starts)
+            with self._lock:
+                self._meta[uri] = hit
+        return hit
+
+
+_metadata = _MetadataCache()
+
+
+def _open(engine: Engine, uri: str):
+    if engine.fs.is_local:
+        return open(uri, "rb")
+    return engine.fs.fs.open(uri, "rb")
+
+
+def _with_lake_columns(table: pa.Table, vf: VersionFiles) -> pa.Table:
+    n = table.num_rows
+    table = table.select([f.name for f in FILE_SCHEMA])
+    table = table.add_column(0, "version", pa.array(np.full(n, vf.version, dtype=np.int64)))
+    table = table.add_column(0, "dataset_id", pa.nulls(n, pa.string()).fill_null(vf.dataset_id))
+    return table.cast(RESULT_SCHEMA)
+
+
+def _read_file_positions(engine: Engine, uri: str, local: np.ndarray) -> pa.Table:
+    """Rows at sorted ``local`` positions of one file, in that order."""
+    meta, rg_starts = _metadata.get(engine, uri)
+    groups = np.unique(np.searchsorted(rg_starts, local, side="right") - 1)
+    if len(groups) <= MAX_PYARROW_ROW_GROUPS:
+        with _open(engine, uri) as fh:
+            table = pq.ParquetFile(fh, metadata=meta).read_row_groups(groups.tolist())
+        base = np.concatenate([[0], np.cumsum(rg_starts[groups + 1] - rg_starts[groups])])
+        idx = np.empty(len(local), dtype=np.int64)
+        for i, g in enumerate(groups):
+            mask = (local >= rg_starts[g]) & (local < rg_starts[g + 1])
+            idx[mask] = local[mask] - rg_starts[g] + base[i]
+        if len(idx) and idx[-1] - idx[0] + 1 == len(idx):
+            return table.slice(int(idx[0]), len(idx))
+        return table.take(pa.array(idx))
+    sql = (f"SELECT {_FILE_COLUMNS} FROM read_parquet($f, file_row_number = true) "
+           "WHERE file_row_number IN (SELECT unnest($p)) ORDER BY file_row_number")
+    return arrow(engine.cursor(), sql, {"f": uri, "p": local.tolist()})
+
+
+def read_positions(engine: Engine, vf: VersionFiles, positions: np.ndarray) -> pa.Table:
+    """Rows of one version at global ``positions`` (any order), in that order."""
+    if len(positions) == 0:
+        return RESULT_SCHEMA.empty_table()
+    order = np.argsort(positions, kind="stable")
+    sorted_pos = positions[order]
+    parts = []
+    file_of = np.searchsorted(vf.starts, sorted_pos, side="right") - 1
+    for fi in np.unique(file_of):
+        local = sorted_pos[file_of == fi] - vf.starts[fi]
+        parts.append(_read_file_positions(engine, vf.uris[fi], local))
+    table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+    if not np.all(order[:-1] < order[1:]):
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+        table = table.take(pa.array(inverse))
+    return _with_lake_columns(table, vf)
+
+
+def read_range(engine: Engine, vf: VersionFiles, start: int, stop: int) -> pa.Table:
+    """Rows ``[start, stop)`` of one version in storage order."""
+    return read_positions(engine, vf, np.arange(start, min(stop, vf.count), dtype=np.int64))
+
+
+def read_all(engine: Engine, vf: VersionFiles) -> pa.Table:
+    """Every row of one version in storage order."""
+    parts = []
+    for uri in vf.uris:
+        meta, _ = _metadata.get(engine, uri)
+        with _open(engine, uri) as fh:
+            parts.append(pq.ParquetFile(fh, metadata=meta).read())
+    if not parts:
+        return RESULT_SCHEMA.empty_table()
+    return _with_lake_columns(pa.concat_tables(parts), vf)
