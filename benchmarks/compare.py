@@ -1,0 +1,439 @@
+"""The lake side by side with the hosted stack (DRF + django-filter on PostgreSQL 15).
+
+    .venv/bin/python -m benchmarks.compare            # default scale, < 20 min from a fresh clone
+    .venv/bin/python -m benchmarks.compare --scale small --rounds 3   # a quick look
+
+Steps: build (or reuse, under benchmarks/out/) the deterministic corpus as a
+lake; start a throwaway PostgreSQL 15 and load the same rows; check that
+every query gives the same page in both systems; then run the queries
+interleaved — PostgreSQL, ``Lake.datapoints(...).page()``, ``page_json()``
+and the HTTP server (if ``overmind_lake.server`` exists) — for several
+rounds and print median ms per query × system with the ratio to PostgreSQL
+(``12.0x`` = 12 times faster than PostgreSQL). Then ingest throughput,
+storage bytes, and (``--curve``) the cost curve at growing dataset sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+from urllib import parse
+
+import pyarrow.parquet as pq
+
+from . import corpus
+from ._common import ingest_rates, median, ms
+from .corpus import BIG, OUT_DIR, Scale, cached_lake, dir_bytes, parts, small_name
+from .pg_baseline import PgBaseline, PgCluster, load_corpus
+
+PAGE_SIZE = 100
+
+
+@dataclass
+class Query:
+    label: str
+    dataset: str  # corpus dataset name
+    params: dict[str, Any]
+    page: Any  # 1, "middle", "last"
+    resolved_page: Any = None
+    count: int | None = None
+    times: dict[str, list[float]] = field(default_factory=dict)
+    first: dict[str, float] = field(default_factory=dict)
+    same: str = ""
+
+
+def default_queries(seed: int) -> list[Query]:
+    src_gm = {"source": "synthetic", "generator_model": corpus.GENERATOR_MODELS[0]}
+    rng = {"version_min": 3, "version_max": 7}
+    return [
+        Query("page 1, latest version", BIG, {}, 1),
+        Query("middle page, latest", BIG, {}, "middle"),
+        Query("last page, latest", BIG, {}, "last"),
+        Query("page 1, source+generator_model", BIG, src_gm, 1),
+        Query("last page, source+generator_model", BIG, src_gm, "last"),
+        Query("page 1, agent", BIG, {"agent": corpus.agents(seed)[2]}, 1),
+        Query("ordering=-persona, page 1", BIG, {"ordering": "-persona"}, 1),
+        Query("ordering=-persona, last page", BIG, {"ordering": "-persona"}, "last"),
+        Query("version_min=3&version_max=7, page 1", BIG, rng, 1),
+        Query("version_min=3&version_max=7, last page", BIG, rng, "last"),
+        Query("small dataset (1 version), page 1", small_name(0), {}, 1),
+    ]
+
+
+def url_for(base: str, dataset_id: str, params: dict[str, Any], page: Any) -> str:
+    items = {k: str(v) for k, v in params.items()}
+    if page != 1:
+        items["page"] = str(page)
+    qs = parse.urlencode(sorted(items.items()))
+    return f"{base}/api/datasets/{dataset_id}/datapoints/" + ("?" + qs if qs else "")
+
+
+# -- the HTTP server -----------------------------------------------------------------
+
+class HttpTarget:
+    """The lake's HTTP server: a subprocess on loopback, else the ASGI app in-process."""
+
+    def __init__(self, root: Path, mode: str, log=print):
+        self.mode = mode
+        self.proc: subprocess.Popen | None = None
+        self.client = None
+        self.loop = None
+        self.base = "http://testserver"
+        self.log = log
+        self.describe = "off"
+        if mode == "off":
+            return
+        try:
+            from overmind_lake.server import create_app  # noqa: F401
+        except Exception as exc:  # the server may not exist yet
+            self.mode = "off"
+            self.describe = f"off (overmind_lake.server not importable: {type(exc).__name__}: {exc})"
+            return
+        import httpx
+
+        if mode in ("auto", "subprocess"):
+            port = _free_port()
+            cmd = [sys.executable, "-m", "overmind_lake", "serve", "--root", str(root), "--port", str(port)]
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            self.base = f"http://127.0.0.1:{port}"
+            client = httpx.Client(base_url=self.base, timeout=120)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        self.client, self.mode = client, "subprocess"
+                        self.describe = f"`python -m overmind_lake serve` subprocess on {self.base}, keep-alive client"
+                        return
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            client.close()
+            err = b""
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                self.proc.wait(10)
+            else:
+                err = self.proc.stderr.read()[-300:] if self.proc.stderr else b""
+            self.proc = None
+            if mode == "subprocess":
+                raise RuntimeError("server did not start: " + err.decode(errors="replace"))
+            log(f"http: subprocess server did not start ({err.decode(errors='replace').strip()}); using ASGI")
+        from overmind_lake import Lake
+        from overmind_lake.server import create_app
+
+        app = create_app(Lake(root))
+        self.loop = asyncio.new_event_loop()
+        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=self.base, timeout=120)
+        self.mode = "asgi"
+        self.describe = "ASGI app in-process (httpx.ASGITransport, no sockets)"
+
+    @property
+    def enabled(self) -> bool:
+        return self.client is not None
+
+    def get(self, url: str) -> bytes:
+        if self.loop is not None:
+            resp = self.loop.run_until_complete(self.client.get(url))
+        else:
+            resp = self.client.get(url)
+        if resp.status_code != 200:
+            raise RuntimeError(f"GET {url}: {resp.status_code} {resp.text[:200]}")
+        return resp.content
+
+    def close(self) -> None:
+        if self.client is not None:
+            if self.loop is not None:
+                self.loop.run_until_complete(self.client.aclose())
+                self.loop.close()
+            else:
+                self.client.close()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- the comparison ------------------------------------------------------------------
+
+def run_queries(queries: list[Query], ids: dict[str, str], lake, baseline: PgBaseline, http: HttpTarget | None,
+                rounds: int, log=print) -> list[str]:
+    """Resolve pages, check equivalence, then time everything interleaved. Returns system names."""
+    for q in queries:
+        ds = ids[q.dataset]
+        q.count = baseline.page(ds, q.params, 1, PAGE_SIZE)["count"]
+        last = max(1, -(-q.count // PAGE_SIZE))
+        q.resolved_page = {"middle": (last + 1) // 2}.get(q.page, q.page)
+
+    systems: dict[str, Callable[[Query], Any]] = {
+        "postgres": lambda q: baseline.page_json(ids[q.dataset], q.params, q.resolved_page, PAGE_SIZE,
+                                                 url_for("http://testserver", ids[q.dataset], q.params,
+                                                         q.resolved_page)),
+        "lake.page": lambda q: lake.datapoints(ids[q.dataset], **q.params).page(
+            q.resolved_page, PAGE_SIZE, url_for("http://testserver", ids[q.dataset], q.params, q.resolved_page)),
+        "lake.page_json": lambda q: lake.datapoints(ids[q.dataset], **q.params).page_json(
+            q.resolved_page, PAGE_SIZE, url_for("http://testserver", ids[q.dataset], q.params, q.resolved_page)),
+    }
+    if http is not None and http.enabled:
+        systems["http"] = lambda q: http.get(url_for(http.base, ids[q.dataset], q.params, q.resolved_page))
+
+    # equivalence (also the first, cold call of every system)
+    for q in queries:
+        ds = ids[q.dataset]
+        url = url_for("http://testserver", ds, q.params, q.resolved_page)
+        expected = baseline.page(ds, q.params, q.resolved_page, PAGE_SIZE, url)
+        for name, fn in systems.items():
+            t0 = time.perf_counter()
+            out = fn(q)
+            q.first[name] = time.perf_counter() - t0
+            q.times[name] = []
+            if name == "lake.page":
+                q.same = "yes" if out == expected else (
+                    "NO: count" if out["count"] != expected["count"] else
+                    "NO: rows" if [r["id"] for r in out["results"]] != [r["id"] for r in expected["results"]]
+                    else "NO: body")
+            elif name in ("lake.page_json", "http") and q.same == "yes":
+                if json.loads(out)["results"] != expected["results"]:
+                    q.same = f"NO: {name}"
+
+    names = list(systems)
+    for r in range(rounds):
+        t_round = time.perf_counter()
+        for i, q in enumerate(queries):
+            order = names[(r + i) % len(names):] + names[:(r + i) % len(names)]  # rotate who goes first
+            for name in order:
+                t0 = time.perf_counter()
+                systems[name](q)
+                q.times[name].append(time.perf_counter() - t0)
+        log(f"  round {r + 1}/{rounds} in {time.perf_counter() - t_round:.1f} s")
+    return names
+
+
+def print_table(queries: list[Query], names: list[str], out=print) -> None:
+    head = f"| {'request':40s} | {'rows':>9s} | {'page':>5s} |"
+    sep = f"|{'-' * 42}|{'-' * 11}:|{'-' * 6}:|"
+    for n in names:
+        head += f" {n + ' ms':>17s} |" + (f" {'vs PG':>7s} |" if n != "postgres" else "")
+        sep += f"{'-' * 18}:|" + (f"{'-' * 8}:|" if n != "postgres" else "")
+    head += " same page as PG |"
+    sep += "-----------------|"
+    out(head)
+    out(sep)
+    for q in queries:
+        pg = median(q.times["postgres"])
+        line = f"| {q.label:40s} | {q.count:>9,} | {str(q.resolved_page):>5s} |"
+        for n in names:
+            t = median(q.times[n])
+            line += f" {ms(t):>17s} |"
+            if n != "postgres":
+                line += f" {pg / t:>6.1f}x |"
+        line += f" {q.same:15s} |"
+        out(line)
+
+
+def print_first_calls(queries: list[Query], names: list[str], out=print) -> None:
+    out("First (cold-cache) call per system, ms — each system's first request of that query:")
+    out("| request | " + " | ".join(names) + " |")
+    out("|---|" + "---:|" * len(names))
+    for q in queries:
+        out(f"| {q.label} | " + " | ".join(ms(q.first[n]) for n in names) + " |")
+
+
+# -- the cost curve -------------------------------------------------------------------
+
+CURVE_FORMAT = 1
+
+
+def curve_lake(rows: int, seed: int, log=print) -> tuple[Path, str]:
+    """A lake with one single-version dataset of ``rows`` rows (cached under out/)."""
+    from overmind_lake import Lake
+
+    root = OUT_DIR / f"curve-c{corpus.CORPUS_FORMAT}.{CURVE_FORMAT}-{rows}-s{seed}"
+    marker = root / "_bench_curve.json"
+    if marker.exists():
+        return root, json.loads(marker.read_text())["id"]
+    if root.exists():
+        import shutil
+
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    src = root / "_input.parquet"
+    t0 = time.perf_counter()
+    with pq.ParquetWriter(src, corpus.datapoints_table(1, seed=seed, dataset=2000, version=1).schema) as w:
+        for t in _curve_tables(rows, seed):
+            w.write_table(t)
+    log(f"  curve: generated {rows:,} rows in {time.perf_counter() - t0:.1f} s")
+    t0 = time.perf_counter()
+    ds = Lake(root).create_dataset(f"curve-{rows}", str(src)).dataset_id
+    log(f"  curve: lake ingest of {rows:,} rows in {time.perf_counter() - t0:.1f} s")
+    src.unlink()
+    marker.write_text(json.dumps({"id": ds, "rows": rows}))
+    return root, ds
+
+
+def _arange(a: int, b: int):
+    import numpy as np
+    import pyarrow as pa
+
+    return pa.array(np.arange(a, b, dtype=np.int64))
+
+
+def run_curve(sizes: list[int], seed: int, rounds: int, pg_max: int, log=print, out=print) -> None:
+    from overmind_lake import Lake
+
+    rows_out = []
+    for n in sizes:
+        root, ds = curve_lake(n, seed, log=log)
+        lake = Lake(root)
+        last = max(1, -(-n // PAGE_SIZE))
+        res = {}
+        for label, page in (("page 1", 1), ("last page", last)):
+            url = url_for("http://testserver", ds, {}, page)
+            lake.datapoints(ds).page(page, PAGE_SIZE, url)
+            res[label] = median([_t(lambda: lake.datapoints(ds).page(page, PAGE_SIZE, url)) for _ in range(rounds)])
+        pg = {"page 1": None, "last page": None}
+        if n <= pg_max:
+            with PgCluster(log=log) as cluster:
+                b = PgBaseline(cluster)
+                load_corpus(b, ((ds, f"curve-{n}", 1, t) for t in _curve_tables(n, seed)), log=log)
+                for label, page in (("page 1", 1), ("last page", last)):
+                    url = url_for("http://testserver", ds, {}, page)
+                    b.page_json(ds, {}, page, PAGE_SIZE, url)
+                    pg[label] = median([_t(lambda: b.page_json(ds, {}, page, PAGE_SIZE, url)) for _ in range(rounds)])
+                b.close()
+        rows_out.append((n, res, pg))
+    out("")
+    out("Cost curve (one dataset, one version; median ms):")
+    out("| datapoints | lake page 1 | lake last page | PG page 1 | PG last page |")
+    out("|---:|---:|---:|---:|---:|")
+    for n, res, pg in rows_out:
+        f = lambda v: "—" if v is None else ms(v)  # noqa: E731
+        out(f"| {n:,} | {ms(res['page 1'])} | {ms(res['last page'])} | {f(pg['page 1'])} | {f(pg['last page'])} |")
+    if rows_out:
+        base, top = rows_out[0][1]["page 1"], rows_out[-1][1]["last page"]
+        out(f"lake: last page at {rows_out[-1][0]:,} = {top / base:.2f}x page 1 at {rows_out[0][0]:,} "
+            f"(target <= 2x)")
+
+
+def _curve_tables(rows: int, seed: int):
+    chunk = 1_000_000
+    for i, start in enumerate(range(0, rows, chunk)):
+        t = corpus.datapoints_table(min(chunk, rows - start), seed=seed, dataset=2000 + i, version=1)
+        yield t.set_column(3, "order", _arange(start, start + t.num_rows))
+
+
+def _t(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+# -- main ------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scale", default="default",
+                    help="default (10x500000+50x2000), small, tiny, or VERSIONSxROWS[+DATASETSxROWS]")
+    ap.add_argument("--rounds", type=int, default=7, help="timed rounds per query and system (default 7)")
+    ap.add_argument("--http", choices=("auto", "subprocess", "asgi", "off"), default="auto")
+    ap.add_argument("--no-ingest", action="store_true", help="skip the ingest throughput measurement")
+    ap.add_argument("--ingest-rows", type=int, default=500_000)
+    ap.add_argument("--ingest-repeats", type=int, default=3)
+    ap.add_argument("--curve", action="store_true", help="also measure the cost curve")
+    ap.add_argument("--curve-sizes", default="500000,5000000,20000000")
+    ap.add_argument("--curve-pg-max", type=int, default=5_000_000,
+                    help="load PostgreSQL for curve sizes up to this many rows (default 5,000,000)")
+    ap.add_argument("--json", metavar="PATH", help="also write the measurements as JSON")
+    args = ap.parse_args(argv)
+
+    t_start = time.perf_counter()
+    log = lambda *a: print(*a, file=sys.stderr, flush=True)  # noqa: E731
+    scale = Scale.parse(args.scale)
+    from overmind_lake import Lake
+
+    root, ids = cached_lake(scale, log=log)
+    lake = Lake(root)
+    lake_bytes = dir_bytes(root)
+    queries = default_queries(scale.seed)
+    if scale.small_datasets == 0:
+        queries = [q for q in queries if q.dataset == BIG]
+
+    http = HttpTarget(root, args.http, log=log)
+    try:
+        with PgCluster(log=log) as cluster:
+            baseline = PgBaseline(cluster)
+            load_s = load_corpus(
+                baseline, ((ids[p.name], p.name, p.version, p.table(scale)) for p in parts(scale)), log=log)
+            pg_bytes = baseline.storage_bytes()
+            log(f"timing {len(queries)} queries x {args.rounds} rounds (interleaved)")
+            names = run_queries(queries, ids, lake, baseline, http, args.rounds, log=log)
+            baseline.close()
+    finally:
+        http.close()
+
+    out = print
+    out("")
+    out(f"# overmind_lake vs the hosted stack — corpus {scale.key} ({scale.total_rows:,} datapoints)")
+    out(f"median of {args.rounds} interleaved rounds, page_size={PAGE_SIZE}, count + page + JSON body included; "
+        f"'vs PG' = PostgreSQL ms / system ms (higher is better)")
+    out(f"systems: postgres = PostgreSQL 15 answering as DRF + django-filter (COUNT(*) + ORDER BY/LIMIT/OFFSET, "
+        f"json.dumps); lake.page = Lake.datapoints(...).page() -> dict; lake.page_json -> bytes; "
+        f"http = {http.describe}")
+    out("")
+    print_table(queries, names, out)
+    out("")
+    print_first_calls(queries, names, out)
+    out("")
+    out("Storage for the same rows:")
+    out(f"  lake (Parquet + commit records): {lake_bytes:,} bytes ({lake_bytes / 2**20:,.0f} MiB)")
+    out(f"  PostgreSQL: table+TOAST {pg_bytes['table']:,} + indexes {pg_bytes['indexes']:,} = "
+        f"{pg_bytes['total']:,} bytes ({pg_bytes['total'] / 2**20:,.0f} MiB)")
+    out(f"  lake / PostgreSQL = 1/{pg_bytes['total'] / lake_bytes:.1f} (target <= 1/6); "
+        f"PostgreSQL load (COPY + indexes + VACUUM ANALYZE) took {load_s:.0f} s")
+
+    rates: dict[str, list[float]] = {}
+    if not args.no_ingest:
+        log(f"ingest: {args.ingest_rows:,} rows x {args.ingest_repeats} repeats per input kind")
+        rates = ingest_rates(args.ingest_rows, args.ingest_repeats, seed=scale.seed, log=log)
+        targets = {"arrow": 500_000, "dicts": 150_000, "jsonl": 200_000}
+        out("")
+        out(f"Ingest, Lake.add_version of one {args.ingest_rows:,}-row version (validation included), median:")
+        for kind, rs in rates.items():
+            out(f"  from {kind:5s}: {median(rs):>10,.0f} rows/s   (target >= {targets[kind]:,})")
+
+    if args.curve:
+        sizes = [int(s) for s in args.curve_sizes.split(",") if s.strip()]
+        run_curve(sizes, scale.seed, max(3, args.rounds), args.curve_pg_max, log=log, out=out)
+
+    out("")
+    out(f"total wall time {time.perf_counter() - t_start:.0f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "scale": scale.key, "rounds": args.rounds, "http": http.describe,
+            "queries": [{"label": q.label, "params": q.params, "page": q.resolved_page, "count": q.count,
+                         "same": q.same, "median_ms": {n: median(q.times[n]) * 1000 for n in names},
+                         "first_ms": {n: q.first[n] * 1000 for n in names}} for q in queries],
+            "storage": {"lake": lake_bytes, "postgres": pg_bytes},
+            "ingest_rows_per_s": {k: median(v) for k, v in rates.items()},
+        }, indent=1))
+    return 0 if all(q.same == "yes" for q in queries) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
