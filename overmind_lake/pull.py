@@ -72,12 +72,14 @@ def endpoints(url: str, dataset: str) -> tuple[str, str]:
 
 
 class _Client:
-    def __init__(self, token: str | None, timeout: float, progress: Callable[[int], None] | None):
+    def __init__(self, token: str | None, timeout: float, progress: Callable[[int], None] | None,
+                 page_size: int = MAX_PAGE_SIZE):
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.http = httpx.Client(headers=headers, timeout=timeout, follow_redirects=True)
         self.progress = progress
+        self.page_size = page_size
 
     def get_json(self, url: str, params: dict[str, Any] | None = None, *, allow_404: bool = False) -> Any:
         try:
@@ -95,7 +97,7 @@ class _Client:
 
     def items(self, url: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         """Every item of a paginated list, following ``next`` until it is null."""
-        page = self.get_json(url, {**params, "page_size": MAX_PAGE_SIZE})
+        page = self.get_json(url, {**params, "page_size": self.page_size})
         count, out, seen_urls = _count(page, url), [], set()
         while True:
             results = page.get("results") if isinstance(page, dict) else None
@@ -128,10 +130,10 @@ def _count(page: Any, url: str) -> int:
 
 
 def fetch(url: str, dataset: str, *, token: str | None = None, timeout: float = 60.0,
-          progress: Callable[[int], None] | None = None) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+          progress: Callable[[int], None] | None = None, page_size: int = MAX_PAGE_SIZE) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """(the remote dataset's detail or None, its datapoints as lake rows); writes nothing."""
     datapoints_url, detail_url = endpoints(url, dataset)
-    client = _Client(token, timeout, progress)
+    client = _Client(token, timeout, progress, page_size)
     try:
         detail = client.get_json(detail_url, allow_404=True)
         if not (isinstance(detail, dict) and isinstance(detail.get("versions"), list) and detail["versions"]):
@@ -179,7 +181,8 @@ def _annotate(client: _Client, url: str, rows: dict[str, dict[str, Any]], field:
 
 
 def pull(lake: Lake, url: str, dataset: str, *, token: str | None = None, name: str | None = None,
-         timeout: float = 60.0, progress: Callable[[int], None] | None = None) -> PullResult:
+         timeout: float = 60.0, progress: Callable[[int], None] | None = None,
+         page_size: int = MAX_PAGE_SIZE) -> PullResult:
     """Mirror remote ``dataset`` into the local dataset ``name``.
 
     ``name`` defaults to the remote dataset's name (from its detail endpoint),
@@ -187,7 +190,7 @@ def pull(lake: Lake, url: str, dataset: str, *, token: str | None = None, name: 
     and description); an existing one gets a new version only if the content
     changed.
     """
-    detail, rows = fetch(url, dataset, token=token, timeout=timeout, progress=progress)
+    detail, rows = fetch(url, dataset, token=token, timeout=timeout, progress=progress, page_size=page_size)
     target = name or (detail or {}).get("name") or dataset
     message = f"pulled from {endpoints(url, dataset)[0]}"
     try:
