@@ -1,0 +1,103 @@
+"""The Starlette application: routes, authentication and JSON-only errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any, Awaitable, Callable
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route, request_response
+from starlette.types import Receive, Scope, Send
+
+from ..lake import Lake
+from ..schema import DEFAULT_PAGE_SIZE
+from . import responses as r
+from .auth import BearerAuth
+from .openapi import build_spec, docs_html
+from .views import Views
+
+log = logging.getLogger("overmind_lake.server")
+
+#: Environment variable carrying the configuration to worker processes.
+CONFIG_ENV = "OVERMIND_LAKE_SERVER_CONFIG"
+
+
+class Endpoint:
+    """An ASGI endpoint that receives every method (the handler answers 405 itself,
+    after authentication, as the check order requires)."""
+
+    def __init__(self, func: Callable[[Request], Response | Awaitable[Response]]):
+        self.app = request_response(func)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+def _static(name: str, body: Response) -> Endpoint:
+    async def handler(request: Request) -> Response:
+        guard = r.method_guard(request, name, "")
+        return guard if guard is not None else body
+    return Endpoint(handler)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return r.detail(r.NOT_FOUND, 404)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return r.detail(str(exc.detail), exc.status_code, exc.headers)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.error("unexpected error on %s %s: %r", request.method, request.url.path, exc)
+    return r.detail(r.SERVER_ERROR, 500)
+
+
+def create_app(lake_or_root: Lake | str | os.PathLike[str] | None = None, *, page_size: int = DEFAULT_PAGE_SIZE,
+               token: str | None = None, proxy_headers: bool = False,
+               storage_options: dict[str, Any] | None = None) -> Starlette:
+    """The read-only ASGI app over a Lake (or a lake root). ``token`` turns on bearer auth."""
+    lake = lake_or_root if isinstance(lake_or_root, Lake) else Lake(lake_or_root, storage_options)
+    views = Views(lake, page_size=page_size, token=token, proxy_headers=proxy_headers)
+    spec = build_spec(page_size=page_size, token=bool(token))
+    openapi = r.json_response(orjson.dumps(spec))
+    docs = HTMLResponse(docs_html(spec))
+
+    async def healthz(request: Request) -> Response:
+        guard = r.method_guard(request, "Health", "")
+        return guard if guard is not None else r.json_response({"status": "ok"})
+
+    routes = [
+        Route("/api/datasets/", Endpoint(views.dataset_list)),
+        Route("/api/datasets/{id}/", Endpoint(views.dataset_detail)),
+        Route("/api/datasets/{id}/datapoints/", Endpoint(views.datapoints)),
+        Route("/healthz", Endpoint(healthz)),
+        Route("/openapi.json", _static("OpenAPI", openapi)),
+        Route("/docs", _static("Docs", docs)),
+    ]
+    middleware = [Middleware(BearerAuth, token=token)] if token else []
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={404: _not_found, HTTPException: _http_error, Exception: _server_error},
+    )
+    app.router.redirect_slashes = False
+    app.state.lake = lake
+    app.state.views = views
+    return app
+
+
+def app_from_env() -> Starlette:
+    """Factory for uvicorn worker processes: configuration from $OVERMIND_LAKE_SERVER_CONFIG."""
+    config = json.loads(os.environ.get(CONFIG_ENV, "{}"))
+    return create_app(config.get("root"), page_size=config.get("page_size", DEFAULT_PAGE_SIZE),
+                      token=config.get("token"), proxy_headers=bool(config.get("proxy_headers")),
+                      storage_options=config.get("storage_options"))

@@ -1,0 +1,161 @@
+"""The endpoints of CONTRACT §6.
+
+Each endpoint checks, in order: method (405; auth ran before, in the
+middleware), dataset (404), query parameters (400, all at once), page (404).
+Handlers that touch the lake are plain functions, so Starlette runs them in
+its threadpool; the lake's engine gives every thread its own DuckDB cursor,
+so concurrent requests query in parallel. Nothing here can write: the only
+lake methods called are reads.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..errors import DatasetNotFound, InvalidPage
+from ..lake import Lake
+from ..query.pagination import num_pages, page_links, resolve_page
+from . import responses as r
+from .params import BadRequest, parse_datapoint_query, parse_list_query, parse_uuid, query_dict
+
+IMMUTABLE = "max-age=31536000, immutable"
+
+
+class PageCache:
+    """Bytes of datapoint pages keyed by their strong ETag, LRU-bounded in bytes.
+
+    An ETag names the dataset, the resolved versions (with checksums), the
+    normalized parameters, the page and the request URL, so a hit is exactly
+    the page that would be rebuilt: committed versions never change. The
+    version list itself is never cached (it is resolved on every request).
+    """
+
+    def __init__(self, limit_bytes: int = 64 << 20):
+        self.limit = limit_bytes
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            body = self._items.get(key)
+            if body is not None:
+                self._items.move_to_end(key)
+            return body
+
+    def put(self, key: str, body: bytes) -> None:
+        if len(body) > self.limit // 4:
+            return
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = body
+            self._bytes += len(body)
+            while self._bytes > self.limit:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= len(old)
+
+
+def _page_key(page: str) -> object:
+    try:
+        return int(page)
+    except ValueError:
+        return page
+
+
+class Views:
+    """Endpoint handlers bound to one lake and the server's settings."""
+
+    def __init__(self, lake: Lake, *, page_size: int, token: str | None, proxy_headers: bool,
+                 cache_bytes: int = 64 << 20):
+        self.lake = lake
+        self.page_size = page_size
+        self.proxy_headers = proxy_headers
+        self.immutable = ("private, " if token else "public, ") + IMMUTABLE
+        self.cache = PageCache(cache_bytes)
+        self.vary = {"Vary": "X-Forwarded-Proto, X-Forwarded-Host"} if proxy_headers else {}
+
+    # -- helpers ---------------------------------------------------------------
+    def _dataset(self, raw_id: str):
+        """The dataset record for a path id, or the 404 response."""
+        canonical = parse_uuid(raw_id)
+        if canonical is None:
+            return None, r.detail(r.NOT_FOUND, 404)
+        try:
+            return self.lake.dataset(uuid.UUID(canonical)), None
+        except DatasetNotFound:
+            return None, r.detail(r.NO_DATASET, 404)
+
+    # -- endpoints -------------------------------------------------------------
+    def datapoints(self, request: Request) -> Response:
+        """``GET /api/datasets/{id}/datapoints/``: a DRF page of datapoints."""
+        guard = r.method_guard(request, "Datapoint List", "Datapoints of one dataset, paginated.")
+        if guard is not None:
+            return guard
+        record, error = self._dataset(request.path_params["id"])
+        if error is not None:
+            return error
+        try:
+            params, page = parse_datapoint_query(query_dict(r.query_string(request)), self.page_size)
+        except BadRequest as exc:
+            return r.json_response(exc.errors, 400)
+        latest = self.lake.catalog.latest_version(record.id)
+        query = self.lake.query(record, params)
+        base_url = r.request_url(request, self.proxy_headers)
+        etag = r.strong_etag(record.id, [(c.version, c.checksum) for c in query.commits], params,
+                             _page_key(page.page), page.page_size, base_url)
+        pinned = ((params.version is not None and params.version <= latest)
+                  or (params.version_max is not None and params.version_max <= latest))
+        headers = {"ETag": etag, "Cache-Control": self.immutable if pinned else "no-cache", **self.vary}
+        if r.if_none_match(request, etag):
+            return r.not_modified(headers)
+        body = self.cache.get(etag)
+        if body is None:
+            try:
+                body = query.page_json(page.page, page.page_size, base_url)
+            except InvalidPage:
+                return r.detail(r.INVALID_PAGE, 404)
+            self.cache.put(etag, body)
+        return r.json_response(body, 200, headers)
+
+    def dataset_list(self, request: Request) -> Response:
+        """``GET /api/datasets/``: a DRF page of dataset objects."""
+        guard = r.method_guard(request, "Dataset List", "Every dataset of the lake, paginated.")
+        if guard is not None:
+            return guard
+        try:
+            page = parse_list_query(query_dict(r.query_string(request)), self.page_size)
+        except BadRequest as exc:
+            return r.json_response(exc.errors, 400)
+        infos = self.lake.dataset_infos()
+        try:
+            number = resolve_page(page.page, len(infos), page.page_size)
+        except InvalidPage:
+            return r.detail(r.INVALID_PAGE, 404)
+        last = num_pages(len(infos), page.page_size)
+        next_link, previous = page_links(r.request_url(request, self.proxy_headers), number, last)
+        start = (number - 1) * page.page_size
+        body = orjson.dumps({"count": len(infos), "next": next_link, "previous": previous,
+                             "results": infos[start:start + page.page_size]})
+        return r.cached_json(request, body, self.vary.items())
+
+    def dataset_detail(self, request: Request) -> Response:
+        """``GET /api/datasets/{id}/``: the dataset object plus its ``versions``."""
+        guard = r.method_guard(request, "Dataset Instance", "One dataset and its versions.")
+        if guard is not None:
+            return guard
+        record, error = self._dataset(request.path_params["id"])
+        if error is not None:
+            return error
+        info = self.lake.dataset_info(uuid.UUID(record.id))
+        versions = self.lake.version_infos(uuid.UUID(record.id))
+        if versions:  # a version committed between the two reads: stay consistent
+            info["latest_version"] = max(info["latest_version"], versions[-1]["version"])
+        body = orjson.dumps({**info, "versions": versions})
+        return r.cached_json(request, body)
