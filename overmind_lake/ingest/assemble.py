@@ -4,31 +4,38 @@ storage sort order (``order``, ``id``), per-source counts and the checksum.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import uuid
+from typing import Any, Callable, Sequence
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from ..duck import arrow, one, run
+from ..duck import arrow, one
 from ..errors import ValidationError
 from ..schema import FILE_SCHEMA, SOURCES
 from ..storage.writer import VersionStats
+from .checksum import content_checksum
 from .normalize import normalize
-from .sources import Staging, to_staging
+from .sources import to_staging
 
 _COLUMNS = ", ".join(f'"{f.name}"' for f in FILE_SCHEMA)
-
-# One line per datapoint, fields separated by U+001F and NULL written as
-# U+001E: neither can appear raw in JSON text, a UUID, a number or a
-# JSON-escaped string, so distinct rows never share a line.
-_ROW_TEXT = """concat_ws(chr(31), id, coalesce(input, chr(30)), coalesce(expected_output, chr(30)),
-  CAST("order" AS VARCHAR), coalesce(CAST(to_json(persona) AS VARCHAR), chr(30)), coalesce(tags, chr(30)),
-  source, coalesce(agent, chr(30)), coalesce(CAST(to_json(generator_model) AS VARCHAR), chr(30)))"""
 
 
 def connect() -> duckdb.DuckDBPyConnection:
     """A private in-memory DuckDB connection for one write."""
     return duckdb.connect(config={"threads": 2})
+
+
+def canonical_uuid(value: Any, field: str) -> str | None:
+    """``value`` as a canonical lower-case UUID string (None stays None)."""
+    if value is None:
+        return None
+    try:
+        return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
+    except (ValueError, AttributeError, TypeError):
+        raise ValidationError(field, "must be a UUID") from None
 
 
 def validate_defaults(source: str, agent: str | None, generator_model: str | None) -> str | None:
@@ -40,139 +47,149 @@ def validate_defaults(source: str, agent: str | None, generator_model: str | Non
     return canonical_uuid(agent, "agent")
 
 
-def canonical_uuid(value: Any, field: str) -> str | None:
-    if value is None:
-        return None
-    import uuid
-
-    try:
-        return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
-    except (ValueError, AttributeError, TypeError):
-        raise ValidationError(field, "must be a UUID") from None
-
-
 def stage(con: duckdb.DuckDBPyConnection, datapoints: Any, *, source: str, agent: str | None,
-          generator_model: str | None, storage_options: dict[str, Any] | None = None) -> tuple[str, Staging]:
+          generator_model: str | None, storage_options: dict[str, Any] | None = None) -> tuple[pa.Table, str]:
+    """Validated canonical rows of ``datapoints`` and how its rows are labelled."""
     staging = to_staging(datapoints, storage_options)
-    return normalize(con, staging, source=source, agent=agent, generator_model=generator_model), staging
+    rows = normalize(con, staging, source=source, agent=agent, generator_model=generator_model)
+    return rows, staging.row_label
 
 
-def check_unique_ids(con: duckdb.DuckDBPyConnection, table: str, label: str) -> None:
-    distinct, total = one(con, f"SELECT count(DISTINCT id), count(*) FROM {table}")
-    if distinct == total:
+def check_unique_ids(con: duckdb.DuckDBPyConnection, rows: pa.Table, label: str, what: str = "") -> None:
+    """Reject the first row repeating an earlier row's id."""
+    if rows.num_rows < 2 or pc.count_distinct(rows.column("id")).as_py() == rows.num_rows:
         return
-    row = one(con, 
-        f"""SELECT rowno, id FROM (
-              SELECT rowno, id, row_number() OVER (PARTITION BY id ORDER BY rowno) AS n FROM {table})
-            WHERE n = 2 ORDER BY rowno LIMIT 1"""
-    )
-    raise ValidationError("id", f"duplicate id {row[1]} (ids must be unique within a version)",
+    con.register("__ids", rows.select(["rowno", "id"]))
+    try:
+        row = one(con, """SELECT rowno, id FROM (
+                            SELECT rowno, id, row_number() OVER (PARTITION BY id ORDER BY rowno) AS n FROM __ids)
+                          WHERE n = 2 ORDER BY rowno LIMIT 1""")
+    finally:
+        con.unregister("__ids")
+    raise ValidationError("id", f"duplicate id {row[1]}{what} (ids must be unique within a version)",
                           row=row[0], row_label=label)
 
 
-def finish(con: duckdb.DuckDBPyConnection, table: str) -> tuple[pa.Table, VersionStats]:
-    """Sort ``table`` into storage order and compute the version's stats."""
-    counts = ", ".join(f"count(*) FILTER (WHERE source = '{s}')" for s in SOURCES)
-    row = one(con, 
-        f"""SELECT count(*), {counts},
-                   list_sort(list(DISTINCT generator_model) FILTER (WHERE generator_model IS NOT NULL)),
-                   sha256(coalesce(string_agg(md5({_ROW_TEXT}), '' ORDER BY "order", id), ''))
-            FROM {table}"""
-    )
-    stats = VersionStats(
-        count=row[0],
-        source_counts=dict(zip(SOURCES, row[1:5])),
-        generator_models=list(row[5] or []),
-        checksum=row[6],
-    )
-    data = arrow(con, f'SELECT {_COLUMNS} FROM {table} ORDER BY "order", id')
-    return data.cast(FILE_SCHEMA), stats
+def finish(data: pa.Table) -> tuple[pa.Table, Callable[[], VersionStats]]:
+    """``data`` (the version's final columns) in storage order, and a function
+    computing its stats (run by the writer beside the Parquet encoding)."""
+    data = data.select(FILE_SCHEMA.names).cast(FILE_SCHEMA)
+    order = data.column("order").to_numpy()
+    if len(order) > 1 and not np.all(order[1:] > order[:-1]):
+        data = data.take(pc.sort_indices(data, [("order", "ascending"), ("id", "ascending")]))
+    return data, lambda: version_stats(data)
+
+
+def version_stats(data: pa.Table) -> VersionStats:
+    """Row count, per-source counts, distinct generator models and checksum of a sorted version."""
+    counts = {s: 0 for s in SOURCES}
+    if data.num_rows:
+        for item in pc.value_counts(data.column("source").combine_chunks()).to_pylist():
+            counts[item["values"]] = item["counts"]
+    models = pc.unique(pc.drop_null(data.column("generator_model").combine_chunks())).to_pylist()
+    return VersionStats(count=data.num_rows, source_counts=counts, generator_models=sorted(models),
+                        checksum=content_checksum(data))
+
+
+def _with_default_order(rows: pa.Table, first: int = 0) -> pa.Table:
+    """``order`` where given, else ``first`` + the row's position."""
+    index = rows.schema.get_field_index("order")
+    filled = pc.coalesce(rows.column("order"), pc.add(rows.column("pos"), first))
+    return rows.set_column(index, "order", filled)
 
 
 def assemble_new(datapoints: Any, *, source: str, agent: str | None, generator_model: str | None,
-                 storage_options: dict[str, Any] | None = None) -> tuple[pa.Table, VersionStats]:
+                 storage_options: dict[str, Any] | None = None) -> tuple[pa.Table, Callable[[], VersionStats]]:
     """Rows of a version written from scratch (create_dataset / add_version)."""
     con = connect()
     try:
-        rows, staging = stage(con, datapoints, source=source, agent=agent,
-                              generator_model=generator_model, storage_options=storage_options)
-        run(con, 
-            f"""CREATE TEMP TABLE version_rows AS
-                SELECT rowno, coalesce(id, CAST(uuid() AS VARCHAR)) AS id, input, expected_output,
-                       coalesce("order", pos) AS "order", persona, tags, source, agent, generator_model
-                FROM {rows}"""
-        )
-        check_unique_ids(con, "version_rows", staging.row_label)
-        return finish(con, "version_rows")
+        rows, label = stage(con, datapoints, source=source, agent=agent,
+                            generator_model=generator_model, storage_options=storage_options)
+        check_unique_ids(con, rows, label)
+        return finish(_with_default_order(rows))
     finally:
         con.close()
+
+
+def _in_derive(error: ValidationError, argument: str) -> ValidationError:
+    return ValidationError(error.field, f"{error.rule} (in {argument})", row=error.row, row_label=error.row_label)
 
 
 def assemble_derived(base_files: Sequence[str], *, add: Any, remove_ids: Sequence[Any], replace: Any,
                      source: str, agent: str | None, generator_model: str | None,
                      storage_options: dict[str, Any] | None = None,
-                     filesystem: Any = None) -> tuple[pa.Table, VersionStats]:
-    """Rows of a copy-on-write edit of a version stored in ``base_files``."""
+                     filesystem: Any = None) -> tuple[pa.Table, Callable[[], VersionStats]]:
+    """Rows of a copy-on-write edit of the version stored in ``base_files``."""
     con = connect()
     try:
         if filesystem is not None:
             con.register_filesystem(filesystem)
         if base_files:
-            run(con, f"CREATE TEMP TABLE base AS SELECT {_COLUMNS} FROM read_parquet($1)", [list(base_files)])
+            base = arrow(con, f"SELECT {_COLUMNS} FROM read_parquet($files)", {"files": list(base_files)})
         else:
-            run(con, f"CREATE TEMP TABLE base AS SELECT {_COLUMNS} FROM (SELECT "
-                        "NULL::VARCHAR id, NULL::VARCHAR input, NULL::VARCHAR expected_output, NULL::BIGINT \"order\", "
-                        "NULL::VARCHAR persona, NULL::VARCHAR tags, NULL::VARCHAR source, NULL::VARCHAR agent, "
-                        "NULL::VARCHAR generator_model) WHERE false")
-        removed = []
+            base = FILE_SCHEMA.empty_table()
+        removed: list[str] = []
         for i, value in enumerate(remove_ids):
             try:
-                removed.append(canonical_uuid(value, "remove_ids"))
+                removed.append(canonical_uuid(value, "remove_ids"))  # type: ignore[arg-type]
             except ValidationError:
                 raise ValidationError("remove_ids", "must be a UUID", row=i) from None
-        run(con, "CREATE TEMP TABLE removed AS SELECT unnest($1::VARCHAR[]) AS id", [removed])
-        missing = one(con, "SELECT id FROM removed WHERE id NOT IN (SELECT id FROM base) LIMIT 1")
-        if missing:
-            raise ValidationError("remove_ids", f"id {missing[0]} is not in the version being derived from",
-                                  row=removed.index(missing[0]))
+        removed_arr = pa.array(removed, pa.string())
+        known = pc.is_in(removed_arr, value_set=base.column("id").combine_chunks())
+        if len(removed) and not pc.all(known).as_py():
+            i = int(np.flatnonzero(~known.to_numpy(zero_copy_only=False))[0])
+            raise ValidationError("remove_ids", f"id {removed[i]} is not in the version being derived from", row=i)
 
-        repl, repl_staging = stage(con, replace, source=source, agent=agent,
-                                   generator_model=generator_model, storage_options=storage_options)
-        label = repl_staging.row_label
-        bad = one(con, f"SELECT rowno FROM {repl} WHERE id IS NULL ORDER BY rowno LIMIT 1")
-        if bad:
-            raise ValidationError("id", "a replacing datapoint must name the id it replaces", row=bad[0], row_label=label)
-        bad = one(con, f"SELECT rowno, id FROM {repl} WHERE id NOT IN (SELECT id FROM base) ORDER BY rowno LIMIT 1")
-        if bad:
-            raise ValidationError("id", f"id {bad[1]} is not in the version being derived from", row=bad[0], row_label=label)
-        bad = one(con, f"SELECT rowno, id FROM {repl} WHERE id IN (SELECT id FROM removed) ORDER BY rowno LIMIT 1")
-        if bad:
-            raise ValidationError("id", f"id {bad[1]} is both removed and replaced", row=bad[0], row_label=label)
-        check_unique_ids(con, repl, label)
+        try:
+            repl, label = stage(con, replace, source=source, agent=agent,
+                                generator_model=generator_model, storage_options=storage_options)
+        except ValidationError as exc:
+            raise _in_derive(exc, "replace") from None
+        if repl.num_rows:
+            generated = repl.column("id_generated").to_numpy(zero_copy_only=False)
+            if generated.any():
+                raise ValidationError("id", "a replacing datapoint must name the id it replaces (in replace)",
+                                      row=int(repl.column("rowno")[int(np.flatnonzero(generated)[0])].as_py()),
+                                      row_label=label)
+            present = pc.is_in(repl.column("id"), value_set=base.column("id")).to_numpy(zero_copy_only=False)
+            if not present.all():
+                i = int(np.flatnonzero(~present)[0])
+                raise ValidationError("id", f"id {repl.column('id')[i]} is not in the version being derived from"
+                                      " (in replace)", row=repl.column("rowno")[i].as_py(), row_label=label)
+            clash = pc.is_in(repl.column("id"), value_set=removed_arr).to_numpy(zero_copy_only=False)
+            if clash.any():
+                i = int(np.flatnonzero(clash)[0])
+                raise ValidationError("id", f"id {repl.column('id')[i]} is both removed and replaced (in replace)",
+                                      row=repl.column("rowno")[i].as_py(), row_label=label)
+            check_unique_ids(con, repl, label, " (in replace)")
+            # a replacing row without an order keeps the replaced row's order
+            base_order = pc.take(base.column("order"), pc.index_in(repl.column("id"), value_set=base.column("id")))
+            repl = repl.set_column(repl.schema.get_field_index("order"), "order",
+                                   pc.coalesce(repl.column("order"), base_order))
 
-        added, add_staging = stage(con, add, source=source, agent=agent,
-                                   generator_model=generator_model, storage_options=storage_options)
-        next_order = one(con, 'SELECT coalesce(max("order") + 1, 0) FROM base')[0]
-        run(con, 
-            f"""CREATE TEMP TABLE version_rows AS
-                SELECT -1 AS rowno, {_COLUMNS} FROM base
-                  WHERE id NOT IN (SELECT id FROM removed) AND id NOT IN (SELECT id FROM {repl})
-                UNION ALL
-                SELECT -1 AS rowno, r.id, r.input, r.expected_output, coalesce(r."order", b."order"), r.persona,
-                       r.tags, r.source, r.agent, r.generator_model
-                  FROM {repl} r JOIN base b USING (id)
-                UNION ALL
-                SELECT rowno, coalesce(id, CAST(uuid() AS VARCHAR)), input, expected_output,
-                       coalesce("order", $1 + pos), persona, tags, source, agent, generator_model
-                  FROM {added}"""
-            , [next_order])
-        bad = one(con, 
-            "SELECT rowno, id FROM version_rows WHERE rowno >= 0 AND id IN "
-            "(SELECT id FROM version_rows WHERE rowno < 0) ORDER BY rowno LIMIT 1")
-        if bad:
-            raise ValidationError("id", f"duplicate id {bad[1]} (already in the version)", row=bad[0],
-                                  row_label=add_staging.row_label)
-        check_unique_ids(con, "version_rows", add_staging.row_label)
-        return finish(con, "version_rows")
+        try:
+            added, add_label = stage(con, add, source=source, agent=agent,
+                                     generator_model=generator_model, storage_options=storage_options)
+        except ValidationError as exc:
+            raise _in_derive(exc, "add") from None
+        next_order = (pc.max(base.column("order")).as_py() + 1) if base.num_rows else 0
+        added = _with_default_order(added, next_order)
+        if added.num_rows:
+            clash = pc.is_in(added.column("id"), value_set=base.column("id")).to_numpy(zero_copy_only=False)
+            kept_clash = clash & ~pc.is_in(added.column("id"), value_set=removed_arr).to_numpy(zero_copy_only=False)
+            if kept_clash.any():
+                i = int(np.flatnonzero(kept_clash)[0])
+                raise ValidationError("id", f"duplicate id {added.column('id')[i]} (already in the version; in add)",
+                                      row=added.column("rowno")[i].as_py(), row_label=add_label)
+            check_unique_ids(con, added, add_label, " (in add)")
+        dropped = pc.or_(pc.is_in(base.column("id"), value_set=removed_arr),
+                         pc.is_in(base.column("id"), value_set=repl.column("id") if repl.num_rows
+                                  else pa.array([], pa.string())))
+        kept = base.filter(pc.invert(dropped))
+        parts = [kept.cast(FILE_SCHEMA)]
+        for part in (repl, added):
+            if part.num_rows:
+                parts.append(part.select(FILE_SCHEMA.names).cast(FILE_SCHEMA))
+        return finish(pa.concat_tables(parts))
     finally:
         con.close()

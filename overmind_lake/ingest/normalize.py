@@ -15,11 +15,12 @@ row, the field and the rule.
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..duck import arrow, one, run
 from ..errors import ValidationError
@@ -27,7 +28,6 @@ from ..schema import DATAPOINT_FIELDS, JSON_FIELDS, LAKE_COLUMNS, MAX_ORDER, MAX
 from .sources import Staging
 
 _ALLOWED_KEYS = list(DATAPOINT_FIELDS) + list(LAKE_COLUMNS)
-_counter = itertools.count()
 
 RULES = {
     "id": "must be a UUID",
@@ -64,16 +64,21 @@ FROM (
 )
 """
 
+# Dicts arrive typed already (dicts.py); their JSON text is brought to the
+# same canonical form as every other input's.
+_TYPED_PREBUILT = "SELECT * REPLACE (" + ", ".join(
+    f"TRY(json({f}_v)) AS {f}_v" for f in JSON_FIELDS) + ") FROM staging"
+
 _CHECKED = f"""
 SELECT rowno, pos,
-  CASE WHEN id_t = 'VARCHAR' THEN CAST(try_cast(id_v AS UUID) AS VARCHAR) END AS id,
+  CASE WHEN id_t = 'VARCHAR' THEN id_u ELSE CAST(uuid() AS VARCHAR) END AS id,
+  (id_t IS NULL OR id_t = 'NULL') AS id_generated,
   CASE WHEN id_t IS NULL OR id_t = 'NULL' THEN NULL
-       WHEN id_t <> 'VARCHAR' OR try_cast(id_v AS UUID) IS NULL THEN 'id' END AS e_id,
+       WHEN id_t <> 'VARCHAR' OR id_u IS NULL THEN 'id' END AS e_id,
   {{json_values}},
-  CASE WHEN order_t IN ('BIGINT', 'UBIGINT') THEN try_cast(order_v AS BIGINT) END AS "order",
+  CASE WHEN order_t IN ('BIGINT', 'UBIGINT') THEN order_i END AS "order",
   CASE WHEN order_t IS NULL OR order_t = 'NULL' THEN NULL
-       WHEN order_t NOT IN ('BIGINT', 'UBIGINT') OR try_cast(order_v AS BIGINT) IS NULL
-            OR try_cast(order_v AS BIGINT) < 0 THEN 'order' END AS e_order,
+       WHEN order_t NOT IN ('BIGINT', 'UBIGINT') OR order_i IS NULL OR order_i < 0 THEN 'order' END AS e_order,
   CASE WHEN persona_t = 'VARCHAR' THEN persona_v END AS persona,
   CASE WHEN persona_t IS NULL OR persona_t = 'NULL' THEN NULL
        WHEN persona_t <> 'VARCHAR' THEN 'persona_type'
@@ -82,15 +87,15 @@ SELECT rowno, pos,
   CASE WHEN source_t IS NULL THEN NULL
        WHEN source_t = 'NULL' THEN 'source_null'
        WHEN source_t <> 'VARCHAR' OR source_v NOT IN ({", ".join(f"'{s}'" for s in SOURCES)}) THEN 'source' END AS e_source,
-  CASE WHEN agent_t IS NULL THEN $agent
-       WHEN agent_t = 'VARCHAR' THEN CAST(try_cast(agent_v AS UUID) AS VARCHAR) END AS agent,
+  CASE WHEN agent_t IS NULL THEN $agent WHEN agent_t = 'VARCHAR' THEN agent_u END AS agent,
   CASE WHEN agent_t IS NULL OR agent_t = 'NULL' THEN NULL
-       WHEN agent_t <> 'VARCHAR' OR try_cast(agent_v AS UUID) IS NULL THEN 'agent' END AS e_agent,
+       WHEN agent_t <> 'VARCHAR' OR agent_u IS NULL THEN 'agent' END AS e_agent,
   CASE WHEN generator_model_t IS NULL THEN $generator_model
        WHEN generator_model_t = 'VARCHAR' THEN generator_model_v END AS generator_model,
   CASE WHEN generator_model_t IS NULL OR generator_model_t IN ('NULL', 'VARCHAR') THEN NULL
        ELSE 'generator_model' END AS e_generator_model
-FROM typed
+FROM (SELECT *, CAST(try_cast(id_v AS UUID) AS VARCHAR) AS id_u, try_cast(order_v AS BIGINT) AS order_i,
+             CAST(try_cast(agent_v AS UUID) AS VARCHAR) AS agent_u FROM typed)
 """
 
 _ERROR_FIELDS = ("id", "input", "expected_output", "order", "persona", "tags", "source", "agent", "generator_model")
@@ -120,8 +125,8 @@ def _typed_columns_sql(schema: pa.Schema) -> str:
         null_or = f"CASE WHEN {q} IS NULL THEN 'NULL' ELSE"
         if f in JSON_FIELDS:
             if _is_string(t):
-                cols += [f"{null_or} (CASE WHEN json_valid({q}) THEN 'JSON' ELSE 'BAD' END) END AS {f}_t",
-                         f"CASE WHEN json_valid({q}) THEN json({q}) END AS {f}_v"]
+                # parsed once: TRY turns invalid JSON into NULL, told apart from a real NULL by _t
+                cols += [f"{null_or} 'JSON' END AS {f}_t", f"TRY(json({q})) AS {f}_v"]
             elif pa.types.is_null(t):
                 cols += [f"'NULL' AS {f}_t", f"NULL::VARCHAR AS {f}_v"]
             elif pa.types.is_binary(t) or pa.types.is_large_binary(t):
@@ -177,58 +182,67 @@ def normalize(
     source: str,
     agent: str | None,
     generator_model: str | None,
-) -> str:
-    """Validate ``staging`` and create a temp table of canonical rows; return its name.
+) -> pa.Table:
+    """Validate ``staging`` and return its canonical rows as Arrow.
 
-    The table has ``rowno`` (the row label), ``pos`` (0-based position),
-    ``id`` (NULL when not given), the JSON fields, ``order`` (NULL when not
-    given), ``persona``, ``source``, ``agent``, ``generator_model``.
+    Columns: ``rowno`` (the row label), ``pos`` (0-based position), ``id``
+    (given, or generated when ``id_generated``), the JSON fields as text,
+    ``order`` (NULL when not given), ``persona``, ``tags``, ``source``,
+    ``agent``, ``generator_model``. Raises ValidationError for the first
+    broken rule (lowest row).
     """
     label = staging.row_label
     table = staging.table
     if staging.kind == "json_array":
-        con.register("doc_table", table)
-        row = one(con, "SELECT json_valid(doc), CASE WHEN json_valid(doc) THEN json_type(doc) END FROM doc_table")
-        con.unregister("doc_table")
-        if not row[0]:
-            raise ValidationError(None, "the .json file is not valid JSON")
-        if row[1] != "ARRAY":
-            raise ValidationError(None, "a .json file must hold an array of datapoint objects")
-        con.register("doc_table", table)
-        items = one(con, "SELECT CAST(json_extract(doc, '$[*]') AS VARCHAR[]) FROM doc_table")[0]
-        con.unregister("doc_table")
-        n = len(items)
-        table = pa.table({"rowno": pa.array(range(n), pa.int64()), "pos": pa.array(range(n), pa.int64()),
-                          "j": pa.array(items, pa.string())})
+        table = _expand_json_array(con, table)
     elif staging.kind == "columns":
         n = table.num_rows
-        table = table.append_column("rowno", pa.array(range(n), pa.int64()))
-        table = table.append_column("pos", pa.array(range(n), pa.int64()))
+        table = table.append_column("rowno", pa.array(np.arange(n, dtype=np.int64)))
+        table = table.append_column("pos", pa.array(np.arange(n, dtype=np.int64)))
     con.register("staging", table)
     try:
         if staging.kind == "columns":
             typed_sql = _typed_columns_sql(staging.table.schema)
+        elif staging.kind == "typed":
+            typed_sql = _TYPED_PREBUILT
         else:
             _check_records(con, label)
             typed_sql = _TYPED_RECORDS
         json_values = []
         for f in JSON_FIELDS:
-            json_values.append(f"CASE WHEN {f}_t IS NULL OR {f}_t IN ('NULL', 'BAD') OR {f}_v = 'null' "
-                               f"THEN NULL ELSE CAST({f}_v AS VARCHAR) END AS {f}")
-            json_values.append(f"CASE WHEN {f}_t = 'BAD' THEN 'json' END AS e_{f}")
-        name = f"rows_{next(_counter)}"
+            json_values.append(f"CASE WHEN {f}_v = 'null' THEN NULL ELSE CAST({f}_v AS VARCHAR) END AS {f}")
+            json_values.append(f"CASE WHEN {f}_t = 'BAD' OR ({f}_t NOT IN ('NULL') AND {f}_v IS NULL) "
+                               f"THEN 'json' END AS e_{f}")
         run(con, f"CREATE OR REPLACE TEMP VIEW typed AS {typed_sql}")
-        run(con, 
-            f"CREATE TEMP TABLE {name} AS " + _CHECKED.replace("{json_values}", ",\n  ".join(json_values)),
-            {"source": source, "agent": agent, "generator_model": generator_model},
-        )
+        rows = arrow(con, _CHECKED.replace("{json_values}", ",\n  ".join(json_values)),
+                     {"source": source, "agent": agent, "generator_model": generator_model})
     finally:
         con.unregister("staging")
-    errors = ", ".join(f"e_{f}" for f in _ERROR_FIELDS)
-    bad = _first_bad_row(con, f"SELECT rowno, {errors} FROM {name} WHERE coalesce({errors}) IS NOT NULL")
-    if bad:
-        run(con, f"DROP TABLE {name}")
-        for field, code in zip(_ERROR_FIELDS, bad[1:]):
-            if code:
-                raise ValidationError(field, RULES[code], row=bad[0], row_label=label)
-    return name
+    error_columns = [f"e_{f}" for f in _ERROR_FIELDS]
+    if rows.num_rows:
+        broken = pc.is_valid(pc.coalesce(*[rows.column(c) for c in error_columns]))
+        if pc.any(broken).as_py():
+            first = pc.min(pc.filter(rows.column("rowno"), broken)).as_py()
+            row = rows.filter(pc.equal(rows.column("rowno"), first)).slice(0, 1).to_pylist()[0]
+            for field in _ERROR_FIELDS:
+                if row[f"e_{field}"]:
+                    raise ValidationError(field, RULES[row[f"e_{field}"]], row=first, row_label=label)
+    return rows.drop_columns(error_columns)
+
+
+def _expand_json_array(con: duckdb.DuckDBPyConnection, table: pa.Table) -> pa.Table:
+    """The elements of a ``.json`` array document as one JSON text per row."""
+    con.register("doc_table", table)
+    try:
+        valid, kind = one(con, "SELECT json_valid(doc), CASE WHEN json_valid(doc) THEN json_type(doc) END "
+                               "FROM doc_table")
+        if not valid:
+            raise ValidationError(None, "the .json file is not valid JSON")
+        if kind != "ARRAY":
+            raise ValidationError(None, "a .json file must hold an array of datapoint objects")
+        items = arrow(con, "SELECT unnest(CAST(json_extract(doc, '$[*]') AS VARCHAR[])) AS j FROM doc_table")
+    finally:
+        con.unregister("doc_table")
+    n = items.num_rows
+    return pa.table({"rowno": pa.array(np.arange(n, dtype=np.int64)), "pos": pa.array(np.arange(n, dtype=np.int64)),
+                     "j": items.column("j")})

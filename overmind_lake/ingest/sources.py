@@ -1,8 +1,8 @@
-"""Every accepted shape of ``datapoints`` turned into one of two staging forms.
+"""Every accepted shape of ``datapoints`` turned into a staging form.
 
-* **records**: one JSON object text per datapoint (list of dicts, JSONL,
-  ``.json`` arrays). Dicts are serialised once with orjson; files are not
-  parsed in Python at all — DuckDB takes the objects apart.
+* **records**: one JSON object text per datapoint (JSONL, ``.json`` arrays):
+  files are not parsed in Python at all — DuckDB takes the objects apart.
+* **typed**: Python dicts, turned into per-field type/value columns (dicts.py).
 * **columns**: an Arrow table (Polars, Arrow, Parquet), converted column by
   column in SQL.
 
@@ -12,51 +12,25 @@ line number of a JSONL file.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-import orjson
 import pyarrow as pa
 
 from ..errors import ValidationError
+from .dicts import typed_from_dicts
 
 
 @dataclass
 class Staging:
-    kind: str  # "records" | "json_array" | "columns"
+    kind: str  # "records" | "json_array" | "typed" | "columns"
     table: pa.Table  # records: (rowno, pos, j); json_array: (doc); columns: the user's
     row_label: str = "row"  # "row" (0-based index) or "line" (1-based JSONL line)
 
 
-def _dump(value: Any, index: int) -> bytes:
-    try:
-        text = orjson.dumps(value)
-    except (TypeError, orjson.JSONEncodeError):
-        text = None
-    # orjson writes NaN/Infinity as null and refuses integers beyond 64 bits;
-    # the standard library is exact in both cases, so rows that could be
-    # affected are re-serialised with it.
-    if text is None or b"null" in text:
-        try:
-            return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
-        except (TypeError, ValueError, RecursionError, UnicodeEncodeError) as exc:
-            raise ValidationError(None, f"not a JSON value: {exc}", row=index) from None
-    return text
-
-
 def from_records(rows: Iterable[Any]) -> Staging:
-    texts = []
-    for i, row in enumerate(rows):
-        if not isinstance(row, dict):
-            raise ValidationError(None, f"a datapoint must be a dict, not {type(row).__name__}", row=i)
-        texts.append(_dump(row, i))
-    return Staging("records", pa.table({
-        "rowno": pa.array(range(len(texts)), pa.int64()),
-        "pos": pa.array(range(len(texts)), pa.int64()),
-        "j": pa.array(texts, pa.binary()).cast(pa.string()) if texts else pa.array([], pa.string()),
-    }))
+    return Staging("typed", typed_from_dicts(list(rows)))
 
 
 def _from_jsonl(data: bytes) -> Staging:

@@ -7,9 +7,13 @@ never re-encoded) to the next free number and the commit is retried.
 
 from __future__ import annotations
 
+import random
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from typing import Callable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -62,19 +66,28 @@ def commit_version(
     catalog: Catalog,
     dataset_id: str,
     table: pa.Table,
-    stats: VersionStats,
+    stats: VersionStats | Callable[[], VersionStats],
     *,
     message: str = "",
     parent_version: int | None = None,
 ) -> CommitRecord:
-    """Write ``table`` (already validated and sorted) as the next version."""
+    """Write ``table`` (already validated and sorted) as the next version.
+
+    ``stats`` may be a function: it then runs on a second thread while the
+    data files are written (hashing and Parquet encoding both release the GIL).
+    """
     write_id = uuid.uuid4().hex
     version = catalog.latest_version(dataset_id) + 1
     names = [f"part-{write_id}-{i:04d}.parquet" for i in range(max(1, -(-table.num_rows // ROWS_PER_FILE)))]
     files = []
-    for i, name in enumerate(names):
-        chunk = table.slice(i * ROWS_PER_FILE, ROWS_PER_FILE)
-        files.append(write_parquet(fs, f"{version_dir(dataset_id, version)}/{name}", chunk))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(stats) if callable(stats) else None
+        for i, name in enumerate(names):
+            chunk = table.slice(i * ROWS_PER_FILE, ROWS_PER_FILE)
+            files.append(write_parquet(fs, f"{version_dir(dataset_id, version)}/{name}", chunk))
+        if pending is not None:
+            stats = pending.result()
+    assert isinstance(stats, VersionStats)
     record = CommitRecord(
         dataset_id=dataset_id,
         version=version,
@@ -88,9 +101,12 @@ def commit_version(
         files=tuple(files),
         write_id=write_id,
     )
-    for _ in range(MAX_COMMIT_ATTEMPTS):
+    for attempt in range(MAX_COMMIT_ATTEMPTS):
         if catalog.try_commit(record):
             return record
+        # Lost the race: back off a little (jittered, growing) so writers
+        # that keep colliding spread out, then take the next free number.
+        time.sleep(random.uniform(0, 0.002 * min(2 ** attempt, 64)))
         taken = record.version
         version = catalog.latest_version(dataset_id) + 1
         moved = []
