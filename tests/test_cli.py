@@ -51,6 +51,7 @@ def test_ingest_creates_then_adds_a_version(tmp_path):
     info = lake.version_infos("t")[0]
     dataset_id = lake.dataset("t").id
     assert first.exit_code == 0, first.output
+    assert first.stderr == ""  # no progress bar when stderr is not a terminal
     assert first.stdout == (f"created dataset t ({dataset_id}): version 1, 3 datapoints, "
                             f"checksum {info['checksum']}\n")
     agent = str(uuid.uuid4())

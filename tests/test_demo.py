@@ -27,6 +27,7 @@ def regenerated(tmp_path_factory) -> tuple[overmind_lake.Lake, str]:
     root = tmp_path_factory.mktemp("demo") / "lake"
     result = CliRunner().invoke(cli, ["demo", "--root", str(root)])
     assert result.exit_code == 0, result.output
+    assert result.stderr == ""  # no progress bar when stderr is not a terminal
     return overmind_lake.Lake(root), result.stdout
 
 
