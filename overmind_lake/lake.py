@@ -12,11 +12,14 @@ import polars as pl
 from .duck import run
 from .errors import DatasetExists, DatasetNotFound, ValidationError, VersionNotFound
 from .ingest.assemble import assemble_derived, assemble_new, canonical_uuid, validate_defaults
+from .ingest.checksum import content_checksum
 from .query.engine import Engine
 from .query.listquery import DatapointQuery, ListParams
 from .query.views import datapoints_relation_sql, diff as diff_versions
 from .schema import MAX_NAME_CHARS, SOURCES
 from .storage.catalog import Catalog, CommitRecord, DatasetRecord
+from .storage import maintenance
+from .storage.checksum import recompute as recompute_checksum
 from .storage.filesystem import LakeFileSystem
 from .storage.writer import commit_version, utc_now
 
@@ -248,6 +251,25 @@ class Lake:
         """Datapoints added, removed or changed between versions ``a`` and ``b``."""
         record = self.dataset(dataset)
         return diff_versions(self.engine.cursor(), self.fs, self._commit(record.id, a), self._commit(record.id, b))
+
+    # -- maintenance -----------------------------------------------------------
+    def verify(self, dataset: str | uuid.UUID | None = None) -> list[str]:
+        """Re-read one dataset (by id or name) or the whole lake; [] when healthy.
+
+        Each problem names the version and the path: a missing, truncated or
+        altered file, or rows that no longer match the version's checksum.
+        """
+        ids = None if dataset is None else [self.dataset(dataset).id]
+        return maintenance.verify(self.fs, self.catalog, content_checksum, ids)
+
+    def recompute_checksum(self, dataset: str | uuid.UUID, version: int | None = None) -> str:
+        """The checksum of a version's rows as stored now (compare with ``versions()``)."""
+        commit = self._commit(self.dataset(dataset).id, version)
+        return recompute_checksum(self.fs, commit, content_checksum)[1]
+
+    def vacuum(self, older_than: float = 3600) -> list[str]:
+        """Remove files no commit names, older than ``older_than`` seconds; the removed paths."""
+        return maintenance.vacuum(self.fs, self.catalog, older_than)
 
     def sql(self, query: str, params: Any = None) -> pl.DataFrame:
         """Run SQL over the views ``datasets``, ``versions`` and ``datapoints`` of the whole lake."""

@@ -1,16 +1,25 @@
 """The lake's view of its root: an fsspec filesystem plus the few primitives
-the commit protocol needs (atomic replace, exclusive create).
+the commit protocol needs (atomic whole-file writes, exclusive create).
 
 Everything above this module speaks in paths relative to the lake root.
+
+Object stores: listings are never cached (``use_listings_cache=False`` unless
+the caller set it), because the commit protocol asks "does the next commit
+record exist?" and a stale listing would answer wrongly. Exclusive create is a
+conditional put (``If-None-Match: *``); whether the store honours it is probed
+once, before the first write, and a store that does not is refused for writing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import random
 import threading
+import time
 import uuid
-from typing import IO, Any, Iterator
+from datetime import datetime
+from typing import IO, Any, Callable, Iterator
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
@@ -18,6 +27,8 @@ from fsspec.implementations.local import LocalFileSystem
 from ..errors import StorageError
 
 _memory_create_lock = threading.Lock()
+#: Prefix of every temporary file the lake writes (``vacuum`` removes stale ones).
+TMP_PREFIX = ".tmp-"
 
 
 class HashingWriter:
@@ -54,6 +65,59 @@ class HashingWriter:
         self.closed = True
 
 
+class AtomicWriteFile:
+    """A file that appears under its final name only if the ``with`` body succeeds.
+
+    ``commit`` runs on a clean exit, ``abort`` on an exception: a failed or
+    killed write never leaves a half-written file under a data file's name.
+    """
+
+    def __init__(self, raw: IO[bytes], commit: Callable[[], None], abort: Callable[[], None]):
+        self._raw = raw
+        self._commit = commit
+        self._abort = abort
+
+    def write(self, data: bytes) -> int:
+        return self._raw.write(data)
+
+    def flush(self) -> None:
+        self._raw.flush()
+
+    def __enter__(self) -> "AtomicWriteFile":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self._commit()
+        else:
+            self._abort()
+
+
+def modified_time(info: dict[str, Any]) -> float | None:
+    """Last-modified time (epoch seconds) from an fsspec ``info`` dict, if it has one."""
+    for key in ("mtime", "LastModified", "last_modified", "updated", "created", "timeCreated"):
+        value = info.get(key)
+        if value is None:
+            continue
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, datetime):
+            return value.timestamp()
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+    return None
+
+
+def _conditional_conflict(exc: OSError) -> bool:
+    """True for S3's 409 ConditionalRequestConflict (a concurrent conditional put: retry)."""
+    cause = getattr(exc, "__cause__", None)
+    code = getattr(cause, "response", {}).get("Error", {}).get("Code") if cause is not None else None
+    return code == "ConditionalRequestConflict" or "ConditionalRequestConflict" in str(exc)
+
+
 class LakeFileSystem:
     """A lake root (local path or fsspec URL) and operations relative to it."""
 
@@ -61,8 +125,12 @@ class LakeFileSystem:
         root = os.fspath(root)
         self.url = root
         self.storage_options = dict(storage_options or {})
+        protocol = fsspec.core.split_protocol(root)[0] or "file"
+        options = dict(self.storage_options)
+        if protocol not in ("file", "local", "memory"):
+            options.setdefault("use_listings_cache", False)
         try:
-            self.fs, path = fsspec.core.url_to_fs(root, **self.storage_options)
+            self.fs, path = fsspec.core.url_to_fs(root, **options)
         except (ImportError, ValueError) as exc:
             raise StorageError(f"cannot open lake root {root!r}: {exc}") from exc
         self.is_local = isinstance(self.fs, LocalFileSystem)
@@ -72,6 +140,8 @@ class LakeFileSystem:
         protocol = self.fs.protocol
         self.protocol = protocol if isinstance(protocol, str) else protocol[0]
         self.is_memory = self.protocol == "memory"
+        self._atomic_create: bool | None = None
+        self._probe_lock = threading.Lock()
 
     # -- paths ---------------------------------------------------------------
     def path(self, rel: str) -> str:
@@ -87,17 +157,24 @@ class LakeFileSystem:
             return full
         return f"{self.protocol}://{full.lstrip('/')}" if not self.is_memory else f"memory://{full}"
 
+    def _fresh(self, path: str) -> str:
+        """``path`` after dropping any cached listing that could answer for it."""
+        if not self.is_local:
+            self.fs.invalidate_cache(path)
+        return path
+
     # -- reads ---------------------------------------------------------------
     def read_bytes(self, rel: str) -> bytes:
         if self.is_local:
             with open(self.path(rel), "rb") as fh:
                 return fh.read()
-        return self.fs.cat_file(self.path(rel))
+        return self.fs.cat_file(self._fresh(self.path(rel)))
 
     def exists(self, rel: str) -> bool:
+        """Whether ``rel`` exists now (asks the store; never a cached listing)."""
         if self.is_local:
             return os.path.exists(self.path(rel))
-        return self.fs.exists(self.path(rel))
+        return self.fs.exists(self._fresh(self.path(rel)))
 
     def list_names(self, rel: str) -> list[str]:
         """Base names of the entries directly under ``rel`` ([] if it is absent)."""
@@ -106,31 +183,35 @@ class LakeFileSystem:
                 return os.listdir(self.path(rel))
             except (FileNotFoundError, NotADirectoryError):
                 return []
+        path = self._fresh(self.path(rel))
         try:
-            entries = self.fs.ls(self.path(rel), detail=False, refresh=True)
+            entries = self.fs.ls(path, detail=False, refresh=True)
         except FileNotFoundError:
             return []
+        finally:
+            self._fresh(path)
         return [e.rstrip("/").rsplit("/", 1)[-1] for e in entries]
 
     def walk_files(self, rel: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
         """Every file below ``rel``: (path relative to the root, fsspec info)."""
-        base = self.path(rel)
+        base = self._fresh(self.path(rel))
         try:
             found = self.fs.find(base, detail=True, withdirs=False)
         except FileNotFoundError:
             return
+        finally:
+            self._fresh(base)
         prefix = self.root.rstrip("/") + "/"
-        for full, info in found.items():
-            full = full if self.is_local or not full.startswith(f"{self.protocol}://") else full
+        for full, info in sorted(found.items()):
             if self.is_memory and not full.startswith("/"):
                 full = "/" + full
-            rel_path = full[len(prefix):] if full.startswith(prefix) else full
-            yield rel_path, info
+            if full.startswith(prefix):
+                yield full[len(prefix):], info
 
     def size(self, rel: str) -> int:
         if self.is_local:
             return os.path.getsize(self.path(rel))
-        return int(self.fs.size(self.path(rel)))
+        return int(self.fs.size(self._fresh(self.path(rel))))
 
     # -- writes --------------------------------------------------------------
     def makedirs(self, rel: str) -> None:
@@ -139,17 +220,56 @@ class LakeFileSystem:
         elif self.is_memory:
             self.fs.makedirs(self.path(rel), exist_ok=True)
 
-    def open_write(self, rel: str) -> IO[bytes]:
+    def _tmp_name(self, parent: str) -> str:
+        name = f"{TMP_PREFIX}{uuid.uuid4().hex}"
+        return f"{parent}/{name}" if parent else name
+
+    def open_write(self, rel: str) -> AtomicWriteFile:
+        """A file for ``rel`` that becomes visible, complete, when its ``with`` block ends.
+
+        Local disk: written to a temporary name, fsynced, renamed. Object
+        stores: the upload completes on close (a PUT is atomic); on an error
+        the upload is discarded.
+        """
         parent = rel.rsplit("/", 1)[0] if "/" in rel else ""
         self.makedirs(parent)
-        return self.fs.open(self.path(rel), "wb")
+        final = self.path(rel)
+        if self.is_local:
+            tmp = self.path(self._tmp_name(parent))
+            fh = open(tmp, "wb")
+
+            def commit() -> None:
+                fh.flush()
+                os.fsync(fh.fileno())
+                fh.close()
+                os.replace(tmp, final)
+
+            def abort() -> None:
+                fh.close()
+                try:
+                    os.unlink(tmp)
+                except FileNotFoundError:
+                    pass
+
+            return AtomicWriteFile(fh, commit, abort)
+        raw = self.fs.open(final, "wb")
+
+        def abort_remote() -> None:
+            discard = getattr(raw, "discard", None)
+            if discard is not None:
+                discard()
+            else:
+                raw.close()
+                self.remove(rel)
+
+        return AtomicWriteFile(raw, raw.close, abort_remote)
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         """Write ``data`` so that readers see either nothing or all of it."""
         parent = rel.rsplit("/", 1)[0] if "/" in rel else ""
         self.makedirs(parent)
         if self.is_local:
-            tmp = self.path(f"{parent}/.tmp-{uuid.uuid4().hex}" if parent else f".tmp-{uuid.uuid4().hex}")
+            tmp = self.path(self._tmp_name(parent))
             with open(tmp, "wb") as fh:
                 fh.write(data)
                 fh.flush()
@@ -158,19 +278,48 @@ class LakeFileSystem:
         else:
             self.fs.pipe_file(self.path(rel), data)
 
+    def supports_atomic_create(self) -> bool:
+        """Whether this store can create a file only if it is absent (probed once)."""
+        if self.is_local or self.is_memory:
+            return True
+        with self._probe_lock:
+            if self._atomic_create is None:
+                self._atomic_create = self._probe_atomic_create()
+            return self._atomic_create
+
+    def _probe_atomic_create(self) -> bool:
+        probe = self.path(self._tmp_name("") + "-atomic-create-probe")
+        try:
+            self.fs.pipe_file(probe, b"1", mode="create")
+        except (ValueError, NotImplementedError, TypeError):
+            return False
+        try:
+            self.fs.pipe_file(probe, b"2", mode="create")
+            return False  # the second create overwrote the first: the condition is ignored
+        except FileExistsError:
+            return True
+        except (ValueError, NotImplementedError, TypeError):
+            return False
+        finally:
+            try:
+                self.fs.rm_file(probe)
+            except FileNotFoundError:
+                pass
+
     def create_exclusive(self, rel: str, data: bytes) -> bool:
         """Create ``rel`` holding ``data`` unless it exists; True if we created it.
 
         Local disk: the bytes go to a temporary file which is hard-linked to
         the final name (``link`` fails if the name exists), so the record
-        appears complete and at most one writer wins. Object stores: a
-        conditional put (``If-None-Match: *``) where the filesystem supports
-        exclusive mode.
+        appears complete and at most one writer wins. Memory: a process-wide
+        lock. Object stores: a conditional put (``If-None-Match: *``); a store
+        that ignores the condition is refused (StorageError), since two
+        writers could then both "win" and one version would be lost.
         """
         parent = rel.rsplit("/", 1)[0] if "/" in rel else ""
         self.makedirs(parent)
         if self.is_local:
-            tmp = self.path(f"{parent}/.tmp-{uuid.uuid4().hex}" if parent else f".tmp-{uuid.uuid4().hex}")
+            tmp = self.path(self._tmp_name(parent))
             with open(tmp, "wb") as fh:
                 fh.write(data)
                 fh.flush()
@@ -188,17 +337,23 @@ class LakeFileSystem:
                     return False
                 self.fs.pipe_file(self.path(rel), data)
                 return True
-        try:
-            with self.fs.open(self.path(rel), "xb") as fh:
-                fh.write(data)
-            return True
-        except FileExistsError:
-            return False
-        except (ValueError, NotImplementedError) as exc:
+        if not self.supports_atomic_create():
             raise StorageError(
-                f"the {self.protocol!r} filesystem cannot create files exclusively, "
-                "so concurrent writers could lose a version; refusing to write"
-            ) from exc
+                f"the {self.protocol!r} store at {self.url!r} cannot create a file only if it is "
+                "absent (no conditional put), so concurrent writers could lose a version; "
+                "refusing to write"
+            )
+        for attempt in range(8):
+            try:
+                self.fs.pipe_file(self.path(rel), data, mode="create")
+                return True
+            except FileExistsError:
+                return False
+            except OSError as exc:
+                if not _conditional_conflict(exc) or attempt == 7:
+                    raise
+                time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+        return False  # unreachable
 
     def move(self, src: str, dst: str) -> None:
         parent = dst.rsplit("/", 1)[0] if "/" in dst else ""
@@ -213,7 +368,7 @@ class LakeFileSystem:
             if self.is_local:
                 os.unlink(self.path(rel))
             else:
-                self.fs.rm_file(self.path(rel))
+                self.fs.rm_file(self._fresh(self.path(rel)))
         except FileNotFoundError:
             pass
 

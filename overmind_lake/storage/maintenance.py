@@ -1,0 +1,173 @@
+"""Checking and cleaning a lake's storage: ``verify`` and ``vacuum``.
+
+``verify`` re-reads committed versions and names every file that is missing,
+truncated or altered, and every version whose rows no longer match the
+checksum in its commit record. ``vacuum`` removes what failed or crashed
+writes left behind: files that no commit record names, older than a grace
+period so that a write still in flight is never touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from typing import Iterable
+
+import orjson
+
+from . import checksum
+from .catalog import Catalog, CommitRecord, commit_path, dataset_dir
+from .checksum import ChecksumFn
+from .filesystem import TMP_PREFIX, LakeFileSystem, modified_time
+
+_COMMIT_NAME = re.compile(r"^_(\d{8,})\.json$")
+_DATA_FILE = re.compile(r"^dataset_id=([^/]+)/version=\d+/[^/]+$")
+_DATASET_RECORD = re.compile(r"^dataset_id=([^/]+)/_dataset\.json$")
+_NAME_CLAIM = re.compile(r"^_names/[0-9a-f]{64}\.json$")
+
+
+def committed_versions(fs: LakeFileSystem, dataset_id: str) -> list[int]:
+    """Version numbers of every commit record stored for a dataset, ascending."""
+    out = []
+    for name in fs.list_names(f"{dataset_dir(dataset_id)}/_commits"):
+        match = _COMMIT_NAME.match(name)
+        if match:
+            out.append(int(match.group(1)))
+    return sorted(out)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def verify_version(fs: LakeFileSystem, commit: CommitRecord, content_checksum: ChecksumFn) -> list[str]:
+    """Problems with one committed version's files and rows ([] when healthy)."""
+    where = f"dataset {commit.dataset_id} version {commit.version}"
+    problems = []
+    for entry in commit.files:
+        try:
+            data = fs.read_bytes(entry.path)
+        except FileNotFoundError:
+            problems.append(f"{where}: {entry.path}: missing")
+            continue
+        if len(data) < entry.bytes:
+            problems.append(f"{where}: {entry.path}: truncated ({len(data)} bytes, commit records {entry.bytes})")
+        elif len(data) != entry.bytes:
+            problems.append(f"{where}: {entry.path}: size differs ({len(data)} bytes, commit records {entry.bytes})")
+        elif _sha256(data) != entry.sha256:
+            problems.append(f"{where}: {entry.path}: altered (sha256 differs from the commit record)")
+    if problems:
+        return problems
+    try:
+        count, digest = checksum.recompute(fs, commit, content_checksum)
+    except Exception as exc:  # noqa: BLE001 - any read failure is a finding, not a crash
+        return [f"{where}: unreadable: {str(exc).splitlines()[0]}"]
+    if count != commit.count:
+        problems.append(f"{where}: row count mismatch ({count} rows, commit records {commit.count})")
+    if digest != commit.checksum:
+        problems.append(f"{where}: checksum mismatch (rows hash to {digest}, commit records {commit.checksum})")
+    return problems
+
+
+def verify_dataset(fs: LakeFileSystem, catalog: Catalog, dataset_id: str,
+                   content_checksum: ChecksumFn) -> list[str]:
+    """Problems with every committed version of one dataset."""
+    stored = committed_versions(fs, dataset_id)
+    if not stored:
+        return []
+    problems = []
+    if catalog.dataset(dataset_id) is None:
+        problems.append(f"dataset {dataset_id}: {dataset_dir(dataset_id)}/_dataset.json: missing")
+    expected = list(range(1, stored[-1] + 1))
+    for gap in sorted(set(expected) - set(stored)):
+        problems.append(f"dataset {dataset_id} version {gap}: {commit_path(dataset_id, gap)}: missing "
+                        f"(versions up to {stored[-1]} are committed)")
+    for version in stored:
+        path = commit_path(dataset_id, version)
+        try:
+            commit = CommitRecord.from_json(fs.read_bytes(path))
+        except FileNotFoundError:
+            problems.append(f"dataset {dataset_id} version {version}: {path}: missing")
+            continue
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            problems.append(f"dataset {dataset_id} version {version}: {path}: unreadable commit record ({exc})")
+            continue
+        if commit.dataset_id != dataset_id or commit.version != version:
+            problems.append(f"dataset {dataset_id} version {version}: {path}: names dataset "
+                            f"{commit.dataset_id} version {commit.version}")
+            continue
+        problems.extend(verify_version(fs, commit, content_checksum))
+    return problems
+
+
+def verify(fs: LakeFileSystem, catalog: Catalog, content_checksum: ChecksumFn,
+           dataset_ids: Iterable[str] | None = None) -> list[str]:
+    """Problems found in ``dataset_ids`` (default: every dataset); [] means healthy.
+
+    ``content_checksum`` is the writer's checksum of rows in storage order.
+    """
+    ids = catalog.dataset_ids() if dataset_ids is None else list(dataset_ids)
+    problems = []
+    for dataset_id in ids:
+        problems.extend(verify_dataset(fs, catalog, dataset_id, content_checksum))
+    return problems
+
+
+def vacuum(fs: LakeFileSystem, catalog: Catalog, older_than: float = 3600,
+           now: float | None = None) -> list[str]:
+    """Remove leftovers of failed writes older than ``older_than`` seconds.
+
+    Removed: temporary files (``.tmp-*``) anywhere; files under a
+    ``version=<n>/`` directory that no commit record names; the dataset
+    record and name claim of a dataset that never committed version 1.
+    Never removed: anything a commit record names, commit records, and any
+    other file (indexes or caches other parts of the lake may keep).
+    A dataset whose commit records cannot all be read is left untouched.
+    Returns the removed paths, relative to the root.
+    """
+    cutoff = (time.time() if now is None else now) - older_than
+    named: set[str] = set()
+    committed: set[str] = set()
+    untouchable: set[str] = set()
+    for dataset_id in catalog.dataset_ids():
+        versions = committed_versions(fs, dataset_id)
+        if versions:
+            committed.add(dataset_id)
+        for version in versions:
+            try:
+                record = CommitRecord.from_json(fs.read_bytes(commit_path(dataset_id, version)))
+            except Exception:  # noqa: BLE001 - unreadable: do not guess what it names
+                untouchable.add(dataset_id)
+                continue
+            named.update(entry.path for entry in record.files)
+
+    def uncommitted(dataset_id: str) -> bool:
+        # Asked again right before removing, in case version 1 just landed.
+        return dataset_id not in committed and not fs.exists(commit_path(dataset_id, 1))
+
+    removed: list[str] = []
+    for rel, info in list(fs.walk_files("")):
+        mtime = modified_time(info)
+        if mtime is None or mtime > cutoff or rel in named:
+            continue
+        base = rel.rsplit("/", 1)[-1]
+        doomed = False
+        if base.startswith(TMP_PREFIX):
+            doomed = True
+        elif (match := _DATA_FILE.match(rel)) and match.group(1) not in untouchable:
+            doomed = True
+        elif (match := _DATASET_RECORD.match(rel)) and match.group(1) not in untouchable:
+            doomed = uncommitted(match.group(1))
+        elif _NAME_CLAIM.match(rel):
+            try:
+                claimed = orjson.loads(fs.read_bytes(rel)).get("dataset_id")
+            except Exception:  # noqa: BLE001 - a torn or foreign file: leave it
+                continue
+            doomed = isinstance(claimed, str) and claimed not in untouchable and uncommitted(claimed)
+        if doomed:
+            fs.remove(rel)
+            removed.append(rel)
+            if "/" in rel:
+                fs.remove_empty_dirs(rel.rsplit("/", 1)[0])
+    return removed
