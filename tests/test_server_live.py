@@ -1,0 +1,98 @@
+"""The real server: a uvicorn subprocess on a free loopback port, talked to
+with httpx; a version committed while it runs is served on the next request."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+import overmind_lake
+from conftest import make_rows
+
+REPO = Path(__file__).resolve().parent.parent
+TOKEN = "live-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_command(root: Path, port: int) -> list[str]:
+    """``python -m overmind_lake serve`` when the CLI has it, else the library entry point."""
+    if (REPO / "overmind_lake" / "__main__.py").exists() and (REPO / "overmind_lake" / "cli" / "serve.py").exists():
+        return [sys.executable, "-m", "overmind_lake", "serve", "--root", str(root), "--port", str(port),
+                "--page-size", "3"]
+    code = (f"from overmind_lake.server import serve; serve(root={str(root)!r}, port={port}, page_size=3)")
+    return [sys.executable, "-c", code]
+
+
+@pytest.fixture
+def server(tmp_path):
+    lake = overmind_lake.Lake(tmp_path / "lake")
+    v = lake.create_dataset("live", make_rows(4))
+    port = free_port()
+    env = {**os.environ, "OVERMIND_LAKE_TOKEN": TOKEN, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(serve_command(tmp_path / "lake", port), cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                out = proc.stdout.read().decode() if proc.poll() is not None else ""
+                pytest.fail(f"server did not start: {out}")
+            time.sleep(0.1)
+        yield base, lake, v.dataset_id
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_real_server_and_live_versions(server):
+    base, lake, ds = server
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=base, headers=auth, timeout=10) as client:
+        resp = client.get(f"/api/datasets/{ds}/datapoints/")
+        assert resp.status_code == 200
+        assert resp.headers["content-type"] == "application/json"
+        body = resp.json()
+        assert body["count"] == 4 and len(body["results"]) == 3
+        assert body["next"] == f"{base}/api/datasets/{ds}/datapoints/?page=2"
+        etag = resp.headers["etag"]
+
+        assert httpx.get(f"{base}/api/datasets/", timeout=10).status_code == 401
+        bad = client.get(f"/api/datasets/{ds}/datapoints/?source=x&version=y")
+        assert (bad.status_code, bad.json()) == (400, {
+            "source": ["Select a valid choice. x is not one of the available choices."],
+            "version": ["Enter a whole number."]})
+        post = client.post(f"/api/datasets/{ds}/datapoints/")
+        assert (post.status_code, post.headers["allow"]) == (405, "GET, HEAD, OPTIONS")
+        assert client.get("/nope").json() == {"detail": "Not found."}
+
+        # another process (here: another Lake object) commits version 2 while the server runs
+        lake.add_version(ds, make_rows(7, start=4))
+        resp = client.get(f"/api/datasets/{ds}/datapoints/", headers={"If-None-Match": etag})
+        assert resp.status_code == 200
+        assert resp.json()["count"] == 7 and resp.headers["etag"] != etag
+        assert client.get(f"/api/datasets/{ds}/").json()["latest_version"] == 2
+        pinned = client.get(f"/api/datasets/{ds}/datapoints/?version=1")
+        assert pinned.json()["count"] == 4
+        assert pinned.headers["cache-control"] == "private, max-age=31536000, immutable"
