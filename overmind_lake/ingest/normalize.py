@@ -41,44 +41,56 @@ RULES = {
     "generator_model": "must be a string or null",
 }
 
-# The typed relation's columns: <field>_t (JSON type name, NULL when absent)
-# and <field>_v (text: JSON text for JSON fields, the string itself otherwise).
-_TYPED_RECORDS = """
+def _json_type(text: str) -> str:
+    """SQL naming the JSON type of minified JSON text (NULL when absent),
+    told from its first character: cheaper than parsing it again."""
+    return (f"CASE WHEN {text} IS NULL THEN NULL WHEN {text} = 'null' THEN 'NULL' "
+            f"WHEN starts_with({text}, '\"') THEN 'VARCHAR' WHEN starts_with({text}, '{{') THEN 'OBJECT' "
+            f"WHEN starts_with({text}, '[') THEN 'ARRAY' WHEN {text} IN ('true', 'false') THEN 'BOOLEAN' "
+            f"ELSE 'NUMBER' END")
+
+
+def _typed_records_sql() -> str:
+    """Records (one JSON object per row) to the typed relation, parsing each
+    object twice (its keys, its fields) and checking it is an object with
+    known keys only (``row_error``)."""
+    cols = []
+    for i, f in enumerate(DATAPOINT_FIELDS, start=1):
+        cols.append(f"{_json_type(f'v[{i}]')} AS {f}_t")
+        if f in JSON_FIELDS or f == "order":
+            cols.append(f"CAST(v[{i}] AS VARCHAR) AS {f}_v")
+        else:
+            cols.append(f"CASE WHEN starts_with(v[{i}], '\"') THEN json_extract_string(v[{i}], '$') END AS {f}_v")
+    paths = ", ".join("'$.\"%s\"'" % f for f in DATAPOINT_FIELDS)
+    allowed_sql = "[" + ", ".join(f"'{k}'" for k in _ALLOWED_KEYS) + "]"
+    return f"""
 SELECT rowno, pos,
-  t[1] AS id_t, CASE WHEN t[1] = 'VARCHAR' THEN json_extract_string(v[1], '$') END AS id_v,
-  t[2] AS input_t, v[2] AS input_v,
-  t[3] AS expected_output_t, v[3] AS expected_output_v,
-  t[4] AS order_t, CAST(v[4] AS VARCHAR) AS order_v,
-  t[5] AS persona_t, CASE WHEN t[5] = 'VARCHAR' THEN json_extract_string(v[5], '$') END AS persona_v,
-  t[6] AS tags_t, v[6] AS tags_v,
-  t[7] AS source_t, CASE WHEN t[7] = 'VARCHAR' THEN json_extract_string(v[7], '$') END AS source_v,
-  t[8] AS agent_t, CASE WHEN t[8] = 'VARCHAR' THEN json_extract_string(v[8], '$') END AS agent_v,
-  t[9] AS generator_model_t, CASE WHEN t[9] = 'VARCHAR' THEN json_extract_string(v[9], '$') END AS generator_model_v
-FROM (
-  SELECT rowno, pos,
-    json_extract(j, ['$."id"', '$."input"', '$."expected_output"', '$."order"', '$."persona"',
-                     '$."tags"', '$."source"', '$."agent"', '$."generator_model"']) AS v,
-    json_type(j, ['$."id"', '$."input"', '$."expected_output"', '$."order"', '$."persona"',
-                  '$."tags"', '$."source"', '$."agent"', '$."generator_model"']) AS t
-  FROM staging
-)
+  CASE WHEN k IS NULL THEN 'not valid JSON'
+       WHEN NOT starts_with(ltrim(j), '{{') THEN 'a datapoint must be a JSON object'
+       WHEN len(list_filter(k, lambda x: NOT list_contains({allowed_sql}, x))) > 0
+         THEN 'unknown:' || list_filter(k, lambda x: NOT list_contains({allowed_sql}, x))[1] END AS row_error,
+  {", ".join(cols)}
+FROM (SELECT rowno, pos, j, TRY(json_keys(j)) AS k, TRY(json_extract(j, [{paths}])) AS v FROM staging)
 """
+
+
+_TYPED_RECORDS = _typed_records_sql()
 
 # Dicts arrive typed already (dicts.py); their JSON text is brought to the
 # same canonical form as every other input's.
-_TYPED_PREBUILT = "SELECT * REPLACE (" + ", ".join(
+_TYPED_PREBUILT = "SELECT NULL::VARCHAR AS row_error, * REPLACE (" + ", ".join(
     f"TRY(json({f}_v)) AS {f}_v" for f in JSON_FIELDS) + ") FROM staging"
 
 _CHECKED = f"""
-SELECT rowno, pos,
+SELECT rowno, pos, row_error,
   CASE WHEN id_t = 'VARCHAR' THEN id_u ELSE CAST(uuid() AS VARCHAR) END AS id,
   (id_t IS NULL OR id_t = 'NULL') AS id_generated,
   CASE WHEN id_t IS NULL OR id_t = 'NULL' THEN NULL
        WHEN id_t <> 'VARCHAR' OR id_u IS NULL THEN 'id' END AS e_id,
   {{json_values}},
-  CASE WHEN order_t IN ('BIGINT', 'UBIGINT') THEN order_i END AS "order",
+  CASE WHEN order_t IN ('BIGINT', 'NUMBER') THEN order_i END AS "order",
   CASE WHEN order_t IS NULL OR order_t = 'NULL' THEN NULL
-       WHEN order_t NOT IN ('BIGINT', 'UBIGINT') OR order_i IS NULL OR order_i < 0 THEN 'order' END AS e_order,
+       WHEN order_t NOT IN ('BIGINT', 'NUMBER') OR order_i IS NULL OR order_i < 0 THEN 'order' END AS e_order,
   CASE WHEN persona_t = 'VARCHAR' THEN persona_v END AS persona,
   CASE WHEN persona_t IS NULL OR persona_t = 'NULL' THEN NULL
        WHEN persona_t <> 'VARCHAR' THEN 'persona_type'
@@ -94,7 +106,7 @@ SELECT rowno, pos,
        WHEN generator_model_t = 'VARCHAR' THEN generator_model_v END AS generator_model,
   CASE WHEN generator_model_t IS NULL OR generator_model_t IN ('NULL', 'VARCHAR') THEN NULL
        ELSE 'generator_model' END AS e_generator_model
-FROM (SELECT *, CAST(try_cast(id_v AS UUID) AS VARCHAR) AS id_u, try_cast(order_v AS BIGINT) AS order_i,
+FROM (SELECT *, CAST(try_cast(id_v AS UUID) AS VARCHAR) AS id_u, CASE WHEN regexp_full_match(order_v, '[0-9]+') THEN try_cast(order_v AS BIGINT) END AS order_i,
              CAST(try_cast(agent_v AS UUID) AS VARCHAR) AS agent_u FROM typed)
 """
 
@@ -115,7 +127,7 @@ def _typed_columns_sql(schema: pa.Schema) -> str:
     unknown = [n for n in schema.names if n not in _ALLOWED_KEYS]
     if unknown:
         raise ValidationError(unknown[0], "unknown field (allowed: " + ", ".join(DATAPOINT_FIELDS) + ")")
-    cols = ["rowno", "pos"]
+    cols = ["rowno", "pos", "NULL::VARCHAR AS row_error"]
     for f in DATAPOINT_FIELDS:
         if f not in names:
             cols += [f"NULL::VARCHAR AS {f}_t", f"NULL::VARCHAR AS {f}_v"]
@@ -156,25 +168,6 @@ def _first_bad_row(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] |
     return one(con, sql + " ORDER BY rowno LIMIT 1", params or [])
 
 
-def _check_records(con: duckdb.DuckDBPyConnection, label: str) -> None:
-    bad = _first_bad_row(con, "SELECT rowno FROM staging WHERE NOT coalesce(json_valid(j), false)")
-    if bad:
-        raise ValidationError(None, "not valid JSON", row=bad[0], row_label=label)
-    bad = _first_bad_row(con, "SELECT rowno, json_type(j) FROM staging WHERE json_type(j) <> 'OBJECT'")
-    if bad:
-        raise ValidationError(None, f"a datapoint must be a JSON object, not {bad[1].lower()}",
-                              row=bad[0], row_label=label)
-    bad = _first_bad_row(
-        con,
-        "SELECT rowno, list_filter(json_keys(j), lambda k: NOT list_contains($1, k))[1] AS k FROM staging "
-        "WHERE len(list_filter(json_keys(j), lambda k: NOT list_contains($1, k))) > 0",
-        [_ALLOWED_KEYS],
-    )
-    if bad:
-        raise ValidationError(bad[1], "unknown field (allowed: " + ", ".join(DATAPOINT_FIELDS) + ")",
-                              row=bad[0], row_label=label)
-
-
 def normalize(
     con: duckdb.DuckDBPyConnection,
     staging: Staging,
@@ -206,7 +199,6 @@ def normalize(
         elif staging.kind == "typed":
             typed_sql = _TYPED_PREBUILT
         else:
-            _check_records(con, label)
             typed_sql = _TYPED_RECORDS
         json_values = []
         for f in JSON_FIELDS:
@@ -218,12 +210,18 @@ def normalize(
                      {"source": source, "agent": agent, "generator_model": generator_model})
     finally:
         con.unregister("staging")
-    error_columns = [f"e_{f}" for f in _ERROR_FIELDS]
+    error_columns = ["row_error"] + [f"e_{f}" for f in _ERROR_FIELDS]
     if rows.num_rows:
         broken = pc.is_valid(pc.coalesce(*[rows.column(c) for c in error_columns]))
         if pc.any(broken).as_py():
             first = pc.min(pc.filter(rows.column("rowno"), broken)).as_py()
             row = rows.filter(pc.equal(rows.column("rowno"), first)).slice(0, 1).to_pylist()[0]
+            if row["row_error"]:
+                problem = row["row_error"]
+                if problem.startswith("unknown:"):
+                    raise ValidationError(problem[len("unknown:"):], "unknown field (allowed: "
+                                          + ", ".join(DATAPOINT_FIELDS) + ")", row=first, row_label=label)
+                raise ValidationError(None, problem, row=first, row_label=label)
             for field in _ERROR_FIELDS:
                 if row[f"e_{field}"]:
                     raise ValidationError(field, RULES[row[f"e_{field}"]], row=first, row_label=label)
