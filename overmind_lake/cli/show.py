@@ -35,7 +35,8 @@ class PageType(click.ParamType):
 @click.option("--version-min", type=int, default=None, help="Versions from this one (inclusive).")
 @click.option("--version-max", type=int, default=None, help="Versions up to this one (inclusive).")
 @click.option("--ordering", default=None,
-              help="Comma-separated fields of: order, id, persona, version, source, generator_model; prefix - for descending.")
+              help="Comma-separated fields of: order, id, persona, version, source, generator_model; "
+                   "prefix - for descending.")
 @click.option("--page", type=PageType(), default=1, show_default=True, help="Page number, or 'last'.")
 @click.option("--page-size", type=int, default=DEFAULT_PAGE_SIZE, show_default=True, help="Rows per page (1-1000).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
