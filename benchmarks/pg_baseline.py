@@ -118,7 +118,9 @@ class PgCluster:
 
     def start(self) -> "PgCluster":
         self._user = self._run_as()
-        self.tmp = tempfile.mkdtemp(prefix="overmind-pg-")
+        # as root, a dir the server's user can reach even when $TMPDIR is private
+        base = "/tmp" if self._user and os.path.isdir("/tmp") else None
+        self.tmp = tempfile.mkdtemp(prefix="overmind-pg-", dir=base)
         atexit.register(self.stop)
         if self._user:
             os.chown(self.tmp, self._user["user"], self._user["group"])
@@ -408,20 +410,47 @@ class PgBaseline:
         return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
-def load_corpus(baseline: PgBaseline, tables: Iterable[tuple[str, str, int, pa.Table]], log=None) -> float:
-    """Create the schema and load (dataset_id, name, version, table) tuples; returns seconds."""
+def load_corpus(baseline: PgBaseline, tables: Iterable[tuple[str, str, int, pa.Table]], log=None,
+                workers: int = 2) -> float:
+    """Create the schema and load (dataset_id, name, version, table) tuples; returns seconds.
+
+    ``workers`` connections COPY in parallel (PostgreSQL parses JSONB on one
+    core per connection); at most ``workers + 1`` tables are in memory.
+    """
+    import concurrent.futures as cf
+    import threading
+
     t0 = time.perf_counter()
     baseline.create_schema()
     known: set[str] = set()
     rows = 0
-    for dataset_id, name, version, table in tables:
-        if dataset_id not in known:
-            baseline.add_dataset(dataset_id, name)
-            known.add(dataset_id)
-        baseline.copy_version(dataset_id, version, table)
-        rows += table.num_rows
+    local = threading.local()
+    conns = []
+
+    def copy(dataset_id: str, version: int, table: pa.Table) -> None:
+        if not hasattr(local, "b"):
+            local.b = PgBaseline(baseline.cluster)
+            conns.append(local.b)
+        local.b.copy_version(dataset_id, version, table)
+
+    with cf.ThreadPoolExecutor(max(1, workers)) as pool:
+        pending: set[cf.Future] = set()
+        for dataset_id, name, version, table in tables:
+            if dataset_id not in known:
+                baseline.add_dataset(dataset_id, name)
+                known.add(dataset_id)
+            pending.add(pool.submit(copy, dataset_id, version, table))
+            rows += table.num_rows
+            while len(pending) > max(1, workers):
+                done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                for f in done:
+                    f.result()
+        for f in cf.as_completed(pending):
+            f.result()
+    for b in conns:
+        b.close()
     t1 = time.perf_counter()
     if log:
-        log(f"postgres: COPY of {rows:,} rows in {t1 - t0:.1f} s")
+        log(f"postgres: COPY of {rows:,} rows in {t1 - t0:.1f} s ({max(1, workers)} connections)")
     baseline.finish_load(log=log)
     return time.perf_counter() - t0
