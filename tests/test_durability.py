@@ -22,6 +22,7 @@ import overmind_lake
 from overmind_lake.storage.maintenance import committed_versions
 
 from durability_worker import check_version, rows_for
+from s3server import s3_server  # noqa: F401  (session fixture)
 
 WORKER = str(Path(__file__).with_name("durability_worker.py"))
 
@@ -151,6 +152,15 @@ def check_after_crashes(root: str, options: dict | None, reported: list[dict]) -
 def test_writers_killed_at_random_moments_leave_only_whole_versions(tmp_path):
     root = str(tmp_path / "lake")
     overmind_lake.Lake(root).create_dataset("crash", rows_for("seed-0", 5))
-    reported = run_killing_writers(root, None, tmp_path, cycles=12, max_rows=20_000, seed=5)
+    reported = run_killing_writers(root, None, tmp_path, cycles=8, max_rows=20_000, seed=5)
     assert reported, "no writer committed anything"
     check_after_crashes(root, None, reported)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_writers_killed_on_s3_leave_only_whole_versions(tmp_path, s3_server):
+    """The same on the S3 server: commit records by conditional put, uploads killed midway."""
+    root, options = s3_server.new_root(), s3_server.storage_options()
+    overmind_lake.Lake(root, options).create_dataset("crash", rows_for("seed-0", 5))
+    reported = run_killing_writers(root, options, tmp_path, cycles=4, max_rows=5_000, seed=11)
+    check_after_crashes(root, options, reported)

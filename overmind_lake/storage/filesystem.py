@@ -29,6 +29,9 @@ from ..errors import StorageError
 _memory_create_lock = threading.Lock()
 #: Prefix of every temporary file the lake writes (``vacuum`` removes stale ones).
 TMP_PREFIX = ".tmp-"
+#: Read-ahead of object-store reads; uploads use parts of WRITE_BLOCK_SIZE.
+READ_BLOCK_SIZE = 1 << 20
+WRITE_BLOCK_SIZE = 16 << 20
 
 
 class HashingWriter:
@@ -129,6 +132,10 @@ class LakeFileSystem:
         options = dict(self.storage_options)
         if protocol not in ("file", "local", "memory"):
             options.setdefault("use_listings_cache", False)
+        if protocol in ("s3", "s3a"):
+            # Reads are small ranges (a footer, a row group): s3fs's 50 MB
+            # default read-ahead would fetch whole files for one page.
+            options.setdefault("default_block_size", READ_BLOCK_SIZE)
         try:
             self.fs, path = fsspec.core.url_to_fs(root, **options)
         except (ImportError, ValueError) as exc:
@@ -174,7 +181,18 @@ class LakeFileSystem:
         """Whether ``rel`` exists now (asks the store; never a cached listing)."""
         if self.is_local:
             return os.path.exists(self.path(rel))
-        return self.fs.exists(self._fresh(self.path(rel)))
+        path = self._fresh(self.path(rel))
+        if self.is_memory:
+            return self.fs.exists(path)
+        # A one-byte ranged read is one request; ``exists`` on an object store
+        # is a HEAD plus, when absent, a listing to rule out a "directory".
+        try:
+            self.fs.cat_file(path, start=0, end=1)
+            return True
+        except FileNotFoundError:
+            return False
+        except OSError:  # e.g. an empty object: the range is not satisfiable
+            return self.fs.exists(path)
 
     def list_names(self, rel: str) -> list[str]:
         """Base names of the entries directly under ``rel`` ([] if it is absent)."""
@@ -252,7 +270,7 @@ class LakeFileSystem:
                     pass
 
             return AtomicWriteFile(fh, commit, abort)
-        raw = self.fs.open(final, "wb")
+        raw = self.fs.open(final, "wb", block_size=WRITE_BLOCK_SIZE)
 
         def abort_remote() -> None:
             discard = getattr(raw, "discard", None)
