@@ -27,22 +27,20 @@ TARGETS_ROWS_S = {"arrow": 300_000, "dicts": 100_000}
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_core", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--scale", default="10x500000", help="VERSIONSxROWS of the one dataset (default 10x500000)")
+    ap.add_argument("--scale", default="default",
+                    help="corpus scale as in benchmarks.compare (default: 10x500000 + 50 small datasets, "
+                         "the same cached lake compare uses)")
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--ingest-repeats", type=int, default=3)
     ap.add_argument("--no-ingest", action="store_true")
+    ap.add_argument("--reuse-lake", choices=("auto", "always", "never"), default="auto")
     args = ap.parse_args(argv)
     log = lambda *a: print(*a, file=sys.stderr, flush=True)  # noqa: E731
 
     scale = Scale.parse(args.scale)
-    if scale.small_datasets == 0 and args.scale == "10x500000":
-        # share the cached lake with benchmarks.compare's default corpus when it exists
-        default = Scale()
-        if (corpus.OUT_DIR / f"lake-{default.key}" / "_bench_corpus.json").exists():
-            scale = default
     from overmind_lake import Lake
 
-    root, ids = cached_lake(scale, log=log)
+    root, ids = cached_lake(scale, reuse=args.reuse_lake, log=log)
     lake = Lake(root)
     ds = ids[BIG]
     src_gm = {"source": "synthetic", "generator_model": corpus.GENERATOR_MODELS[0]}

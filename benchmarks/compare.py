@@ -266,8 +266,11 @@ def curve_lake(rows: int, seed: int, log=print) -> tuple[Path, str]:
 
     root = OUT_DIR / f"curve-c{corpus.CORPUS_FORMAT}.{CURVE_FORMAT}-{rows}-s{seed}"
     marker = root / "_bench_curve.json"
+    fingerprint = corpus.lake_code_fingerprint()
     if marker.exists():
-        return root, json.loads(marker.read_text())["id"]
+        meta = json.loads(marker.read_text())
+        if meta.get("lake_code") == fingerprint:
+            return root, meta["id"]
     if root.exists():
         import shutil
 
@@ -283,7 +286,7 @@ def curve_lake(rows: int, seed: int, log=print) -> tuple[Path, str]:
     ds = Lake(root).create_dataset(f"curve-{rows}", str(src)).dataset_id
     log(f"  curve: lake ingest of {rows:,} rows in {time.perf_counter() - t0:.1f} s")
     src.unlink()
-    marker.write_text(json.dumps({"id": ds, "rows": rows}))
+    marker.write_text(json.dumps({"id": ds, "rows": rows, "lake_code": fingerprint}))
     return root, ds
 
 
@@ -359,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--curve-sizes", default="500000,5000000,20000000")
     ap.add_argument("--curve-pg-max", type=int, default=5_000_000,
                     help="load PostgreSQL for curve sizes up to this many rows (default 5,000,000)")
+    ap.add_argument("--reuse-lake", choices=("auto", "always", "never"), default="auto",
+                    help="cached corpus lake: auto = reuse while the lake's write path is unchanged (default)")
     ap.add_argument("--json", metavar="PATH", help="also write the measurements as JSON")
     args = ap.parse_args(argv)
 
@@ -367,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     scale = Scale.parse(args.scale)
     from overmind_lake import Lake
 
-    root, ids = cached_lake(scale, log=log)
+    root, ids = cached_lake(scale, reuse=args.reuse_lake, log=log)
     lake = Lake(root)
     lake_bytes = dir_bytes(root)
     queries = default_queries(scale.seed)

@@ -312,24 +312,92 @@ def build_lake(root: str | os.PathLike[str], scale: Scale, *, log=print) -> dict
     return ids
 
 
-def cached_lake(scale: Scale, *, out_dir: Path = OUT_DIR, log=print) -> tuple[Path, dict[str, str]]:
-    """The corpus as a lake under ``out_dir``, built once per scale (and lake format)."""
-    root = out_dir / f"lake-{scale.key}"
-    marker = root / "_bench_corpus.json"
-    if marker.exists():
-        meta = json.loads(marker.read_text())
-        if meta.get("scale") == asdict(scale):
-            if log:
-                log(f"corpus: reusing cached lake {root}")
-            return root, meta["ids"]
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
-    if log:
-        log(f"corpus: building lake {root} ({scale.total_rows:,} rows)")
-    ids = build_lake(root, scale, log=log)
-    marker.write_text(json.dumps({"scale": asdict(scale), "ids": ids}, indent=1))
+#: Parts of the package that cannot change what a written lake looks like.
+_NOT_WRITE_PATH = ("cli", "server", "pull.py", "demo.py", "__main__.py")
+
+
+def lake_code_fingerprint() -> str:
+    """sha256 of the overmind_lake sources that may shape a written lake.
+
+    A cached corpus lake is reused only while this is unchanged, so a change
+    to the writer (row groups, sort indexes, ...) is always measured on a lake
+    it wrote itself.
+    """
+    import hashlib
+
+    import overmind_lake
+
+    pkg = Path(overmind_lake.__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(pkg.rglob("*.py")):
+        rel = path.relative_to(pkg).as_posix()
+        if rel.split("/")[0] in _NOT_WRITE_PATH:
+            continue
+        h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def cached_lake(scale: Scale, *, out_dir: Path = OUT_DIR, reuse: str = "auto",
+                log=print) -> tuple[Path, dict[str, str]]:
+    """The corpus as a lake under ``out_dir``, built once per scale and lake code.
+
+    Each cached lake lives in ``lake-<scale>-<lake code fingerprint>``, is
+    built in a temporary directory and renamed into place when complete, under
+    a file lock: several benchmark processes may ask for it at once, and a
+    lake one of them is reading is never rebuilt or removed under it (older
+    fingerprints of a scale are pruned after an hour, keeping the newest two).
+
+    ``reuse``: ``auto`` reuses the lake written by the current lake code;
+    ``always`` also accepts the newest lake of this scale written by other
+    code; ``never`` rebuilds.
+    """
+    import fcntl
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fingerprint = lake_code_fingerprint()
+    root = out_dir / f"lake-{scale.key}-{fingerprint}"
+    with open(out_dir / f".lock-{scale.key}", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        candidates = [root]
+        if reuse == "always":
+            candidates += sorted(out_dir.glob(f"lake-{scale.key}-*/_bench_corpus.json"),
+                                 key=lambda m: m.stat().st_mtime, reverse=True)
+            candidates = [c.parent if c.name == "_bench_corpus.json" else c for c in candidates]
+        if reuse != "never":
+            for cand in candidates:
+                marker = cand / "_bench_corpus.json"
+                if marker.exists():
+                    meta = json.loads(marker.read_text())
+                    if meta.get("scale") == asdict(scale):
+                        if log:
+                            log(f"corpus: reusing cached lake {cand}")
+                        return cand, meta["ids"]
+        tmp = out_dir / f".building-{scale.key}-{os.getpid()}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        if log:
+            log(f"corpus: building lake {root} ({scale.total_rows:,} rows)")
+        ids = build_lake(tmp, scale, log=log)
+        (tmp / "_bench_corpus.json").write_text(
+            json.dumps({"scale": asdict(scale), "ids": ids, "lake_code": fingerprint}, indent=1))
+        if root.exists():
+            shutil.rmtree(root)
+        os.rename(tmp, root)
+        _prune(out_dir, scale, keep=root)
     return root, ids
+
+
+def _prune(out_dir: Path, scale: Scale, keep: Path, max_age_s: float = 3600.0) -> None:
+    lakes = sorted((m.parent for m in out_dir.glob(f"lake-{scale.key}-*/_bench_corpus.json")),
+                   key=lambda d: (d / "_bench_corpus.json").stat().st_mtime, reverse=True)
+    for d in lakes[2:]:
+        if d != keep and time.time() - (d / "_bench_corpus.json").stat().st_mtime > max_age_s:
+            shutil.rmtree(d, ignore_errors=True)
+    legacy = out_dir / f"lake-{scale.key}"  # layout before fingerprints
+    marker = legacy / "_bench_corpus.json"
+    if marker.exists() and time.time() - marker.stat().st_mtime > max_age_s:
+        shutil.rmtree(legacy, ignore_errors=True)
 
 
 def dir_bytes(path: str | os.PathLike[str]) -> int:
