@@ -17,6 +17,7 @@ from ..errors import ValidationError
 from ..schema import FILE_SCHEMA, SOURCES
 from ..storage.writer import VersionStats
 from .checksum import content_checksum
+from . import strict
 from .normalize import normalize
 from .sources import to_staging
 
@@ -51,7 +52,9 @@ def stage(con: duckdb.DuckDBPyConnection, datapoints: Any, *, source: str, agent
           generator_model: str | None, storage_options: dict[str, Any] | None = None) -> tuple[pa.Table, str]:
     """Validated canonical rows of ``datapoints`` and how its rows are labelled."""
     staging = to_staging(datapoints, storage_options)
+    strict.check_raw(staging)
     rows = normalize(con, staging, source=source, agent=agent, generator_model=generator_model)
+    strict.check_canonical(staging, rows)
     return rows, staging.row_label
 
 
