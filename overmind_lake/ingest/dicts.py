@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import ValidationError
-from ..schema import DATAPOINT_FIELDS, JSON_FIELDS, LAKE_COLUMNS
+from ..schema import DATAPOINT_FIELDS, JSON_FIELDS, LAKE_COLUMNS, SOURCES
 
 _ALLOWED = frozenset(DATAPOINT_FIELDS) | frozenset(LAKE_COLUMNS)
 _STRING_FIELDS = ("id", "persona", "source", "agent", "generator_model")
@@ -139,7 +139,8 @@ def typed_from_dicts(rows: list[Any]) -> pa.Table:
             if arr is None:
                 i = _first_bad(values, lambda v: v is None or type(v) is str)
                 rule = "must be a UUID or null" if field == "agent" else (
-                    "must be a UUID" if field == "id" else "must be a string or null")
+                    "must be a UUID" if field == "id" else
+                    "must be one of " + ", ".join(SOURCES) if field == "source" else "must be a string or null")
                 raise ValidationError(field, rule, row=i)
             columns[f"{field}_t"] = _type_column(mask, arr, "VARCHAR")
             columns[f"{field}_v"] = arr
