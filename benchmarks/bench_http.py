@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     parser.add_argument("--client", choices=("auto", "wrk", "httpx"), default="auto")
     parser.add_argument("--access-log", action="store_true", help="keep uvicorn's access log on")
+    parser.add_argument("--scenarios", default="page1,random", help="comma-separated: page1, random")
     args = parser.parse_args(argv)
 
     from overmind_lake import Lake
@@ -193,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     path = f"/api/datasets/{dataset}/datapoints/"
     results = {}
     try:
-        for name, scenario_pages in (("page1", None), ("random", pages)):
+        chosen = args.scenarios.split(",")
+        for name, scenario_pages in [s for s in (("page1", None), ("random", pages)) if s[0] in chosen]:
             warm = min(3.0, args.duration)
             for phase, seconds in (("warm-up", warm), ("measure", args.duration)):
                 if tool == "wrk":

@@ -27,12 +27,8 @@ def free_port() -> int:
 
 
 def serve_command(root: Path, port: int) -> list[str]:
-    """``python -m overmind_lake serve`` when the CLI has it, else the library entry point."""
-    if (REPO / "overmind_lake" / "__main__.py").exists() and (REPO / "overmind_lake" / "cli" / "serve.py").exists():
-        return [sys.executable, "-m", "overmind_lake", "serve", "--root", str(root), "--port", str(port),
-                "--page-size", "3"]
-    code = (f"from overmind_lake.server import serve; serve(root={str(root)!r}, port={port}, page_size=3)")
-    return [sys.executable, "-c", code]
+    return [sys.executable, "-m", "overmind_lake", "serve", "--root", str(root), "--port", str(port),
+            "--page-size", "3"]
 
 
 @pytest.fixture

@@ -10,16 +10,22 @@ lake methods called are reads.
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections import OrderedDict
+from dataclasses import dataclass
 
+import anyio
+import anyio.to_thread
 import orjson
 from starlette.requests import Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from ..errors import DatasetNotFound, InvalidPage
 from ..lake import Lake
+from ..query.listquery import DatapointQuery
 from ..query.pagination import num_pages, page_links, resolve_page
 from . import responses as r
 from .params import BadRequest, parse_datapoint_query, parse_list_query, parse_uuid, query_dict
@@ -50,7 +56,7 @@ class PageCache:
             return body
 
     def put(self, key: str, body: bytes) -> None:
-        if len(body) > self.limit // 4:
+        if len(body) > self.limit // 4:  # also: a limit of 0 turns the cache off
             return
         with self._lock:
             if key in self._items:
@@ -60,6 +66,18 @@ class PageCache:
             while self._bytes > self.limit:
                 _, old = self._items.popitem(last=False)
                 self._bytes -= len(old)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A validated datapoints request whose page must be built."""
+
+    query: DatapointQuery
+    page: str
+    page_size: int
+    base_url: str
+    etag: str
+    headers: dict[str, str]
 
 
 def _page_key(page: str) -> object:
@@ -73,15 +91,30 @@ class Views:
     """Endpoint handlers bound to one lake and the server's settings."""
 
     def __init__(self, lake: Lake, *, page_size: int, token: str | None, proxy_headers: bool,
-                 cache_bytes: int = 64 << 20):
+                 cache_bytes: int | None = None, build_threads: int | None = None):
         self.lake = lake
+        #: metadata reads of a local lake are file stats: cheap enough for the event loop
+        self.inline = lake.fs.is_local
         self.page_size = page_size
         self.proxy_headers = proxy_headers
         self.immutable = ("private, " if token else "public, ") + IMMUTABLE
+        if cache_bytes is None:
+            cache_bytes = int(float(os.environ.get("OVERMIND_LAKE_PAGE_CACHE_MB", 64)) * (1 << 20))
         self.cache = PageCache(cache_bytes)
+        self.build_threads = build_threads or int(os.environ.get("OVERMIND_LAKE_BUILD_THREADS", 0)) \
+            or max(2, os.cpu_count() or 1)
+        self._limiter: anyio.CapacityLimiter | None = None
         self.vary = {"Vary": "X-Forwarded-Proto, X-Forwarded-Host"} if proxy_headers else {}
 
     # -- helpers ---------------------------------------------------------------
+    def _builders(self) -> anyio.CapacityLimiter:
+        """Page builds run at most ``build_threads`` at a time, first come first
+        served (in parallel, each on its own DuckDB cursor): beyond the cores,
+        more threads only share the GIL and stretch every request's latency."""
+        if self._limiter is None:  # created lazily: it binds to the running event loop
+            self._limiter = anyio.CapacityLimiter(self.build_threads)
+        return self._limiter
+
     def _dataset(self, raw_id: str):
         """The dataset record for a path id, or the 404 response."""
         canonical = parse_uuid(raw_id)
@@ -93,8 +126,22 @@ class Views:
             return None, r.detail(r.NO_DATASET, 404)
 
     # -- endpoints -------------------------------------------------------------
-    def datapoints(self, request: Request) -> Response:
-        """``GET /api/datasets/{id}/datapoints/``: a DRF page of datapoints."""
+    async def datapoints(self, request: Request) -> Response:
+        """``GET /api/datasets/{id}/datapoints/``: a DRF page of datapoints.
+
+        Resolving the request (metadata reads, validation, ETag, 304, cached
+        page) is cheap; on a local lake it runs on the event loop. Building a
+        page (DuckDB / Arrow) always runs in the threadpool.
+        """
+        if self.inline:
+            prepared = self._prepare(request)
+        else:
+            prepared = await run_in_threadpool(self._prepare, request)
+        if isinstance(prepared, Response):
+            return prepared
+        return await anyio.to_thread.run_sync(self._build, prepared, limiter=self._builders())
+
+    def _prepare(self, request: Request) -> Response | _Prepared:
         guard = r.method_guard(request, "Datapoint List", "Datapoints of one dataset, paginated.")
         if guard is not None:
             return guard
@@ -116,13 +163,17 @@ class Views:
         if r.if_none_match(request, etag):
             return r.not_modified(headers)
         body = self.cache.get(etag)
-        if body is None:
-            try:
-                body = query.page_json(page.page, page.page_size, base_url)
-            except InvalidPage:
-                return r.detail(r.INVALID_PAGE, 404)
-            self.cache.put(etag, body)
-        return r.json_response(body, 200, headers)
+        if body is not None:
+            return r.json_response(body, 200, headers)
+        return _Prepared(query, page.page, page.page_size, base_url, etag, headers)
+
+    def _build(self, p: _Prepared) -> Response:
+        try:
+            body = p.query.page_json(p.page, p.page_size, p.base_url)
+        except InvalidPage:
+            return r.detail(r.INVALID_PAGE, 404)
+        self.cache.put(p.etag, body)
+        return r.json_response(body, 200, p.headers)
 
     def dataset_list(self, request: Request) -> Response:
         """``GET /api/datasets/``: a DRF page of dataset objects."""
