@@ -245,3 +245,29 @@ def test_check_order(lake, ds, client):
     resp = secured.post(url(ds), headers={"Authorization": "Bearer wrong"})
     assert (resp.status_code, resp.json()) == (401, {"detail": "Invalid token."})
     assert secured.get(url(missing, "source=x&page=0")).status_code == 401
+
+
+PARAMS = ["agent", "generator_model", "ordering", "page", "page_size", "source", "version", "version_max",
+          "version_min"]
+
+
+def test_no_input_reaches_the_500_handler(lake, ds):
+    from urllib.parse import urlencode
+
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    client = TestClient(create_app(lake, page_size=2), raise_server_exceptions=True)
+    values = st.one_of(st.text(max_size=12), st.sampled_from(
+        ["1", "2.0", "-1", "last", "1e2", " 3 ", AGENT.upper(), "seed", "-order,id", "version, -persona"]))
+
+    @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.tuples(st.sampled_from(PARAMS), values), max_size=6))
+    def check(items):
+        resp = client.get(url(ds, urlencode(items)))
+        assert resp.status_code in (200, 400, 404), resp.text
+        assert resp.headers["content-type"] == "application/json"
+        body = resp.json()
+        if resp.status_code == 400:
+            assert set(body) <= set(PARAMS) and all(isinstance(v, list) for v in body.values())
+
+    check()
