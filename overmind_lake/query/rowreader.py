@@ -36,6 +36,7 @@ class VersionFiles:
     uris: tuple[str, ...]
     starts: np.ndarray  # len(uris) + 1 cumulative row offsets
     count: int
+    sizes: tuple[int, ...] = ()  # bytes of each file, from the commit record
 
     @classmethod
     def of(cls, engine: Engine, commit: CommitRecord) -> "VersionFiles":
@@ -43,7 +44,8 @@ class VersionFiles:
         starts = np.zeros(len(files) + 1, dtype=np.int64)
         np.cumsum([f.rows for f in files], out=starts[1:])
         return cls(commit.dataset_id, commit.version, tuple(engine.fs.uri(f.path) for f in files),
-                   starts, int(starts[-1]))
+                   starts, int(starts[-1]), tuple(f.bytes for f in files))
+
 
 
 class _MetadataCache:
@@ -51,10 +53,10 @@ class _MetadataCache:
         self._lock = threading.Lock()
         self._meta: dict[str, tuple[pq.FileMetaData, np.ndarray]] = {}
 
-    def get(self, engine: Engine, uri: str) -> tuple[pq.FileMetaData, np.ndarray]:
+    def get(self, engine: Engine, uri: str, size: int | None = None) -> tuple[pq.FileMetaData, np.ndarray]:
         hit = self._meta.get(uri)
         if hit is None:
-            with _open(engine, uri) as fh:
+            with _open(engine, uri, size) as fh:
                 meta = pq.ParquetFile(fh).metadata
             starts = np.zeros(meta.num_row_groups + 1, dtype=np.int64)
             np.cumsum([meta.row_group(i).num_rows for i in range(meta.num_row_groups)], out=starts[1:])
@@ -67,9 +69,12 @@ class _MetadataCache:
 _metadata = _MetadataCache()
 
 
-def _open(engine: Engine, uri: str):
+def _open(engine: Engine, uri: str, size: int | None = None):
     if engine.fs.is_local:
         return open(uri, "rb")
+    if size is not None and not engine.fs.is_memory:
+        # the commit record knows the size: spare the object store a HEAD request
+        return engine.fs.fs.open(uri, "rb", size=size)
     return engine.fs.fs.open(uri, "rb")
 
 
@@ -81,12 +86,12 @@ def _with_lake_columns(table: pa.Table, vf: VersionFiles) -> pa.Table:
     return table.cast(RESULT_SCHEMA)
 
 
-def _read_file_positions(engine: Engine, uri: str, local: np.ndarray) -> pa.Table:
+def _read_file_positions(engine: Engine, uri: str, local: np.ndarray, size: int | None = None) -> pa.Table:
     """Rows at sorted ``local`` positions of one file, in that order."""
-    meta, rg_starts = _metadata.get(engine, uri)
+    meta, rg_starts = _metadata.get(engine, uri, size)
     groups = np.unique(np.searchsorted(rg_starts, local, side="right") - 1)
     if len(groups) <= MAX_PYARROW_ROW_GROUPS:
-        with _open(engine, uri) as fh:
+        with _open(engine, uri, size) as fh:
             table = pq.ParquetFile(fh, metadata=meta).read_row_groups(groups.tolist())
         base = np.concatenate([[0], np.cumsum(rg_starts[groups + 1] - rg_starts[groups])])
         idx = np.empty(len(local), dtype=np.int64)
@@ -111,7 +116,7 @@ def read_positions(engine: Engine, vf: VersionFiles, positions: np.ndarray) -> p
     file_of = np.searchsorted(vf.starts, sorted_pos, side="right") - 1
     for fi in np.unique(file_of):
         local = sorted_pos[file_of == fi] - vf.starts[fi]
-        parts.append(_read_file_positions(engine, vf.uris[fi], local))
+        parts.append(_read_file_positions(engine, vf.uris[fi], local, vf.sizes[fi] if vf.sizes else None))
     table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
     if not np.all(order[:-1] < order[1:]):
         inverse = np.empty_like(order)
@@ -128,9 +133,9 @@ def read_range(engine: Engine, vf: VersionFiles, start: int, stop: int) -> pa.Ta
 def read_all(engine: Engine, vf: VersionFiles) -> pa.Table:
     """Every row of one version in storage order."""
     parts = []
-    for uri in vf.uris:
-        meta, _ = _metadata.get(engine, uri)
-        with _open(engine, uri) as fh:
+    for uri, size in zip(vf.uris, vf.sizes or (None,) * len(vf.uris)):
+        meta, _ = _metadata.get(engine, uri, size)
+        with _open(engine, uri, size) as fh:
             parts.append(pq.ParquetFile(fh, metadata=meta).read())
     if not parts:
         return RESULT_SCHEMA.empty_table()
