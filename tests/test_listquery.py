@@ -296,3 +296,19 @@ def test_to_polars_columns(qlake):
     assert df.columns == ["dataset_id", "version", "id", "input", "expected_output", "order", "persona",
                           "tags", "source", "agent", "generator_model"]
     assert df.schema["order"] == pl.Int64 and df.schema["version"] == pl.Int64
+
+
+def test_empty_versions_inside_a_range(tmp_path):
+    lake = overmind_lake.Lake(tmp_path / "lake")
+    lake.create_dataset("d", [{"input": 0, "source": "seed"}])
+    lake.add_version("d", [])
+    lake.add_version("d", [{"input": i, "source": "seed"} for i in range(5)])
+    lake.add_version("d", [])
+    for kw, n in [({"version_min": 2}, 5), ({"version_min": 1}, 6), ({"version": 2}, 0), ({}, 0),
+                  ({"version_max": 2}, 1)]:
+        for extra in ({}, {"ordering": "-order"}, {"source": "seed"}, {"ordering": "persona,-version"}):
+            q = lake.datapoints("d", **kw, **extra)
+            frame = q.to_polars()
+            assert q.count() == frame.height == n, (kw, extra)
+            walked = _walk(q, 2)
+            assert [r["id"] for r in walked] == frame["id"].to_list(), (kw, extra)

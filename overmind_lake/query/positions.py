@@ -43,7 +43,8 @@ def encoded_positions(engine: Engine, vfs: list[VersionFiles], where: str, param
             column = "__vi" if name == "version" else f'"{name}"'
             order_by.append(f"{column} " + ("DESC NULLS FIRST" if desc else "ASC NULLS LAST"))
         if len(uris) == 1:
-            source = ("SELECT 0 AS __vi, file_row_number AS __row, * "
+            # the one file's version need not be the first selected: others may be empty
+            source = ("SELECT CAST($vi AS BIGINT) AS __vi, file_row_number AS __row, * "
                       "FROM read_parquet($uris, file_row_number = true)")
         else:
             source = ("SELECT $vis[list_position($uris, filename)] AS __vi, "
@@ -54,6 +55,8 @@ def encoded_positions(engine: Engine, vfs: list[VersionFiles], where: str, param
         bound = {"uris": uris, **params}
         if len(uris) > 1:
             bound.update(vis=vis, starts=starts)
+        else:
+            bound.update(vi=vis[0])
         column = arrow(engine.cursor(), sql, bound).column("p")
         return column.to_numpy() if column.num_chunks else np.empty(0, dtype=np.int64)
 
