@@ -117,7 +117,8 @@ def read_positions(engine: Engine, vf: VersionFiles, positions: np.ndarray) -> p
     for fi in np.unique(file_of):
         local = sorted_pos[file_of == fi] - vf.starts[fi]
         parts.append(_read_file_positions(engine, vf.uris[fi], local, vf.sizes[fi] if vf.sizes else None))
-    table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+    # parts read by pyarrow keep the files' NOT NULL fields, those read by DuckDB do not
+    table = pa.concat_tables(parts, promote_options="default") if len(parts) > 1 else parts[0]
     if not np.all(order[:-1] < order[1:]):
         inverse = np.empty_like(order)
         inverse[order] = np.arange(len(order))
