@@ -245,3 +245,50 @@ def test_openapi_describes_what_is_served(client, secured):
     docs = client.get("/docs")
     assert docs.headers["content-type"].startswith("text/html")
     assert "/api/datasets/{id}/datapoints/" in docs.text
+
+
+# -- remote roots and concurrency ------------------------------------------------
+
+def test_remote_root_resolves_in_the_threadpool():
+    lake = overmind_lake.Lake(f"memory://server-{uuid.uuid4().hex}")
+    v = lake.create_dataset("remote", make_rows(5))
+    app = create_app(lake, page_size=2)
+    assert app.state.views.inline is False
+    client = TestClient(app)
+    body = client.get(f"/api/datasets/{v.dataset_id}/datapoints/?page=2").json()
+    assert body["count"] == 5 and [r["order"] for r in body["results"]] == [2, 3]
+    assert client.get(f"/api/datasets/{uuid.uuid4()}/datapoints/").status_code == 404
+
+
+def test_busy_page_builders_do_not_block_healthz(lake, ds):
+    """/healthz answers on the event loop while every page-build slot is taken."""
+    import threading
+
+    app = create_app(lake)
+    views = app.state.views
+    release = threading.Event()
+    build = views._build
+
+    def slow_build(prepared):  # a real build that first waits, like a slow query would
+        release.wait(10)
+        return build(prepared)
+
+    views._build = slow_build
+    with TestClient(app) as client:
+        results = []
+        threads = [threading.Thread(target=lambda i=i: results.append(
+            client.get(f"/api/datasets/{ds}/datapoints/?page_size={i + 1}").status_code))
+            for i in range(views.build_threads + 2)]
+        for t in threads:
+            t.start()
+        try:
+            import time
+            time.sleep(0.3)
+            resp = client.get("/healthz", timeout=2)
+            assert (resp.status_code, resp.json()) == (200, {"status": "ok"})
+            assert results == []  # the page requests are still waiting
+        finally:
+            release.set()
+            for t in threads:
+                t.join(10)
+    assert results == [200] * len(threads)
