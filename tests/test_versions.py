@@ -268,3 +268,23 @@ def test_storage_layout_is_hive_partitioned(lake):
     n = duckdb.sql(f"SELECT count(*) FROM read_parquet('{root.as_posix()}/**/*.parquet', hive_partitioning=true)"
                    ).fetchall()[0][0]
     assert n == 5
+
+
+def test_derive_add_after_the_maximum_order(lake):
+    top = 9223372036854775807
+    lake.create_dataset("d", [{"input": 1, "order": top - 2}])
+    before = snapshot(lake)
+    # default orders would pass int64: rejected (never wrapped to a negative order)
+    with pytest.raises(ValidationError) as info:
+        lake.derive("d", add=[{"input": 2}, {"input": 3, "order": 7}, {"input": 4}])
+    assert (info.value.field, info.value.row) == ("order", 2)
+    assert snapshot(lake) == before
+    lake.derive("d", add=[{"input": 2}, {"input": 3, "order": 7}])
+    assert lake.datapoints("d").to_polars()["order"].to_list() == [7, top - 2, top - 1]
+    lake.derive("d", add=[{"input": 4, "order": 8}])  # an explicit order still fits after the maximum
+    lake.add_version("d", [{"input": 5, "order": top}])
+    with pytest.raises(ValidationError):
+        lake.derive("d", add=[{"input": 6}])
+    v = lake.derive("d", add=[{"input": 6, "order": 0}])
+    assert lake.datapoints("d").to_polars()["order"].to_list() == [0, top]
+    assert v.version == 5

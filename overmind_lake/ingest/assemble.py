@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from ..duck import arrow, one
 from ..errors import ValidationError
-from ..schema import FILE_SCHEMA, SOURCES
+from ..schema import FILE_SCHEMA, MAX_ORDER, SOURCES
 from ..storage.writer import VersionStats
 from .checksum import content_checksum
 from . import strict
@@ -94,11 +94,21 @@ def version_stats(data: pa.Table) -> VersionStats:
                         checksum=content_checksum(data))
 
 
-def _with_default_order(rows: pa.Table, first: int = 0) -> pa.Table:
-    """``order`` where given, else ``first`` + the row's position."""
-    index = rows.schema.get_field_index("order")
-    filled = pc.coalesce(rows.column("order"), pc.add(rows.column("pos"), first))
-    return rows.set_column(index, "order", filled)
+def _with_default_order(rows: pa.Table, first: int = 0, label: str = "row") -> pa.Table:
+    """``order`` where given, else ``first`` + the row's position (which must
+    not pass the largest order: a derive after a row at the maximum cannot
+    place rows without an order)."""
+    given = rows.column("order")
+    if given.null_count == 0:
+        return rows
+    missing = given.is_null()
+    beyond = pc.and_(missing, pc.greater(rows.column("pos"), pa.scalar(MAX_ORDER - first, pa.int64())))
+    if pc.any(beyond).as_py():
+        rowno = pc.min(pc.filter(rows.column("rowno"), beyond)).as_py()
+        raise ValidationError("order", f"must be given: the default order ({first} + the row's position) "
+                                       f"would pass {MAX_ORDER}", row=rowno, row_label=label)
+    defaults = pc.add(rows.column("pos"), pa.scalar(first, pa.int64()))
+    return rows.set_column(rows.schema.get_field_index("order"), "order", pc.if_else(missing, defaults, given))
 
 
 def assemble_new(datapoints: Any, *, source: str, agent: str | None, generator_model: str | None,
@@ -176,7 +186,7 @@ def assemble_derived(base_files: Sequence[str], *, add: Any, remove_ids: Sequenc
         except ValidationError as exc:
             raise _in_derive(exc, "add") from None
         next_order = (pc.max(base.column("order")).as_py() + 1) if base.num_rows else 0
-        added = _with_default_order(added, next_order)
+        added = _with_default_order(added, next_order, add_label)
         if added.num_rows:
             clash = pc.is_in(added.column("id"), value_set=base.column("id")).to_numpy(zero_copy_only=False)
             kept_clash = clash & ~pc.is_in(added.column("id"), value_set=removed_arr).to_numpy(zero_copy_only=False)
