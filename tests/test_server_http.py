@@ -292,3 +292,10 @@ def test_busy_page_builders_do_not_block_healthz(lake, ds):
             for t in threads:
                 t.join(10)
     assert results == [200] * len(threads)
+
+
+def test_views_hold_no_write_method(lake):
+    reader = create_app(lake).state.views.lake
+    for name in ("create_dataset", "add_version", "derive", "vacuum", "sql", "catalog", "fs", "engine"):
+        assert not hasattr(reader, name)
+    assert not hasattr(reader, "__dict__")  # no attribute can be added to smuggle one in

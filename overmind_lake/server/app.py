@@ -90,7 +90,6 @@ def create_app(lake_or_root: Lake | str | os.PathLike[str] | None = None, *, pag
         exception_handlers={404: _not_found, HTTPException: _http_error, Exception: _server_error},
     )
     app.router.redirect_slashes = False
-    app.state.lake = lake
     app.state.views = views
     return app
 

@@ -2,10 +2,15 @@
 
 Each endpoint checks, in order: method (405; auth ran before, in the
 middleware), dataset (404), query parameters (400, all at once), page (404).
-Handlers that touch the lake are plain functions, so Starlette runs them in
-its threadpool; the lake's engine gives every thread its own DuckDB cursor,
-so concurrent requests query in parallel. Nothing here can write: the only
-lake methods called are reads.
+
+Concurrency: the dataset endpoints are plain functions, which Starlette runs
+in its threadpool. The datapoints endpoint resolves a request (metadata,
+validation, ETag, 304, cached page) on the event loop when the lake is local
+(file stats only) and builds pages in threads; the lake's engine gives every
+thread its own DuckDB cursor, so builds run in parallel, without a lock.
+
+Read-only by construction: the views hold a :class:`LakeReader`, which
+exposes the lake's read methods and nothing else.
 """
 
 from __future__ import annotations
@@ -15,17 +20,19 @@ import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 import anyio.to_thread
 import orjson
-from starlette.requests import Request
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import DatasetNotFound, InvalidPage
 from ..lake import Lake
-from ..query.listquery import DatapointQuery
+from ..query.listquery import DatapointQuery, ListParams
+from ..storage.catalog import DatasetRecord
 from ..query.pagination import num_pages, page_links, resolve_page
 from . import responses as r
 from .params import BadRequest, parse_datapoint_query, parse_list_query, parse_uuid, query_dict
@@ -68,6 +75,37 @@ class PageCache:
                 self._bytes -= len(old)
 
 
+class LakeReader:
+    """The server's only handle on the lake: read methods, no write method."""
+
+    __slots__ = ("_lake",)
+
+    def __init__(self, lake: Lake):
+        self._lake = lake
+
+    @property
+    def is_local(self) -> bool:
+        return self._lake.fs.is_local
+
+    def dataset(self, dataset_id: uuid.UUID) -> DatasetRecord:
+        return self._lake.dataset(dataset_id)
+
+    def latest_version(self, dataset_id: str) -> int:
+        return self._lake.catalog.latest_version(dataset_id)
+
+    def query(self, record: DatasetRecord, params: ListParams) -> DatapointQuery:
+        return self._lake.query(record, params)
+
+    def dataset_infos(self) -> list[dict[str, Any]]:
+        return self._lake.dataset_infos()
+
+    def dataset_info(self, dataset_id: uuid.UUID) -> dict[str, Any]:
+        return self._lake.dataset_info(dataset_id)
+
+    def version_infos(self, dataset_id: uuid.UUID) -> list[dict[str, Any]]:
+        return self._lake.version_infos(dataset_id)
+
+
 @dataclass(frozen=True)
 class _Prepared:
     """A validated datapoints request whose page must be built."""
@@ -92,9 +130,9 @@ class Views:
 
     def __init__(self, lake: Lake, *, page_size: int, token: str | None, proxy_headers: bool,
                  cache_bytes: int | None = None, build_threads: int | None = None):
-        self.lake = lake
+        self.lake = LakeReader(lake)
         #: metadata reads of a local lake are file stats: cheap enough for the event loop
-        self.inline = lake.fs.is_local
+        self.inline = self.lake.is_local
         self.page_size = page_size
         self.proxy_headers = proxy_headers
         self.immutable = ("private, " if token else "public, ") + IMMUTABLE
@@ -152,7 +190,7 @@ class Views:
             params, page = parse_datapoint_query(query_dict(r.query_string(request)), self.page_size)
         except BadRequest as exc:
             return r.json_response(exc.errors, 400)
-        latest = self.lake.catalog.latest_version(record.id)
+        latest = self.lake.latest_version(record.id)
         query = self.lake.query(record, params)
         base_url = r.request_url(request, self.proxy_headers)
         etag = r.strong_etag(record.id, [(c.version, c.checksum) for c in query.commits], params,
