@@ -338,3 +338,34 @@ def test_strings_mentioning_nan_or_commas_are_fine(lake, tmp_path):
     for name in "def":
         got = [json.loads(t) for t in lake.datapoints(name).to_polars()["input"]]
         assert got == values
+
+
+def test_bad_files(lake, tmp_path):
+    for path in (tmp_path / "missing.jsonl", tmp_path / "missing.parquet", tmp_path / "missing.json"):
+        with pytest.raises(ValidationError):
+            lake.create_dataset("d", str(path))
+    other = tmp_path / "rows.csv"
+    other.write_text("input\n1\n", encoding="utf-8")
+    with pytest.raises(ValidationError):
+        lake.create_dataset("d", str(other))
+    fake = tmp_path / "fake.parquet"
+    fake.write_bytes(b"not parquet at all")
+    with pytest.raises(ValidationError):
+        lake.create_dataset("d", str(fake))
+    bad_utf8 = tmp_path / "bad.jsonl"
+    bad_utf8.write_bytes(b'{"input": 1}\n{"input": "\xff"}\n')
+    with pytest.raises(ValidationError) as info:
+        lake.create_dataset("d", str(bad_utf8))
+    assert (info.value.row, info.value.row_label) == (2, "line")
+    with pytest.raises(ValidationError):
+        lake.create_dataset("d", {"input": 1})  # a single dict is not a list of datapoints
+    assert snapshot(lake)[0] == ()
+    assert snapshot(lake)[2] == frozenset()
+
+
+@pytest.mark.parametrize("kwargs", [{"description": 5}, {"message": None}])
+def test_bad_text_arguments(lake, kwargs):
+    with pytest.raises(ValidationError) as info:
+        lake.create_dataset("d", make_rows(1), **kwargs)
+    assert info.value.field == next(iter(kwargs))
+    assert snapshot(lake)[0] == ()
