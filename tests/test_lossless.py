@@ -145,3 +145,24 @@ def test_page_json_bytes_are_valid_utf8_json(lake):
     raw = lake.datapoints("d").page_json(page_size=1000)
     body = json.loads(raw.decode("utf-8"))
     assert _same([r["input"] for r in body["results"]], EXPLICIT)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(values=st.lists(JSON_VALUES, min_size=1, max_size=6))
+def test_json_text_inputs_round_trip(tmp_path_factory, values):
+    """The same property through JSONL lines and Polars JSON text (DuckDB's parser path)."""
+    root = tmp_path_factory.mktemp("lake")
+    lake = overmind_lake.Lake(root / "lake")
+    path = root / "x.jsonl"
+    path.write_text("\n".join(json.dumps({"tags": v}, ensure_ascii=False) for v in values), encoding="utf-8")
+    a = lake.create_dataset("jsonl", str(path))
+    b = lake.create_dataset("polars", pl.DataFrame({"tags": [json.dumps(v) for v in values]}))
+    c = lake.create_dataset("dicts", [{"tags": v} for v in values])
+    for name in ("jsonl", "polars", "dicts"):
+        assert _same([r["tags"] for r in all_rows(lake, name)], values), name
+        assert _same(frame_json(lake.datapoints(name).to_polars(), "tags"), values), name
+    # one canonical text per value, whatever the input shape: only the generated ids differ
+    texts = {n: lake.datapoints(n).to_polars()["tags"].to_list() for n in ("jsonl", "polars", "dicts")}
+    assert texts["jsonl"] == texts["polars"] == texts["dicts"]
+    assert a.count == b.count == c.count
