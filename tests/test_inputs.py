@@ -298,3 +298,16 @@ def test_rows_read_back_through_page_match_frame(lake):
     lake.create_dataset("d", ROWS)
     rows = all_rows(lake, "d")
     assert [r["input"] for r in rows] == [r["input"] for r in ROWS]
+
+
+@pytest.mark.parametrize("arrow_type", [pa.binary(16), pa.uuid()])
+def test_uuid_columns_as_16_bytes(lake, arrow_type):
+    given = uuid.uuid4()
+    table = pa.table({"id": pa.array([given.bytes, None], arrow_type),
+                      "agent": pa.array([None, given.bytes], arrow_type)})
+    lake.create_dataset("d", table)
+    df = lake.datapoints("d").to_polars().sort("agent", nulls_last=True)
+    assert df["agent"].to_list() == [str(given), None]
+    assert str(given) in df["id"].to_list()
+    with pytest.raises(overmind_lake.ValidationError):
+        lake.create_dataset("e", pa.table({"id": pa.array([b"12345678"], pa.binary(8))}))

@@ -152,8 +152,10 @@ def _typed_columns_sql(schema: pa.Schema) -> str:
                 cols += ["'NULL' AS order_t", "NULL::VARCHAR AS order_v"]
             else:
                 cols += [f"{null_or} 'OTHER' END AS order_t", "NULL::VARCHAR AS order_v"]
-        elif _is_string(t) or (f in ("id", "agent") and (
-                pa.types.is_fixed_size_binary(t) or getattr(t, "extension_name", "") == "arrow.uuid")):
+        elif f in ("id", "agent") and pa.types.is_fixed_size_binary(t) and t.byte_width == 16:
+            # 16 raw bytes: their hex digits are the UUID
+            cols += [f"{null_or} 'VARCHAR' END AS {f}_t", f"hex({q}) AS {f}_v"]
+        elif _is_string(t) or (f in ("id", "agent") and getattr(t, "extension_name", "") == "arrow.uuid"):
             cols += [f"{null_or} 'VARCHAR' END AS {f}_t", f"CAST({q} AS VARCHAR) AS {f}_v"]
         elif pa.types.is_null(t):
             cols += [f"'NULL' AS {f}_t", f"NULL::VARCHAR AS {f}_v"]
