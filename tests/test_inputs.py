@@ -311,3 +311,18 @@ def test_uuid_columns_as_16_bytes(lake, arrow_type):
     assert str(given) in df["id"].to_list()
     with pytest.raises(overmind_lake.ValidationError):
         lake.create_dataset("e", pa.table({"id": pa.array([b"12345678"], pa.binary(8))}))
+
+
+def test_absent_vs_present_null_in_jsonl(lake, tmp_path):
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"input": 1}\n{"input": 2, "generator_model": null, "agent": null}\n'
+                    '{"input": 3, "source": "production", "generator_model": "x"}\n', encoding="utf-8")
+    lake.create_dataset("d", str(path), agent=AGENT, source="synthetic", generator_model="gm")
+    df = lake.datapoints("d").to_polars()
+    assert df["source"].to_list() == ["synthetic", "synthetic", "production"]
+    assert df["generator_model"].to_list() == ["gm", None, "x"]
+    assert df["agent"].to_list() == [AGENT, None, AGENT]
+    path.write_text('{"input": 1, "source": null}\n', encoding="utf-8")
+    with pytest.raises(overmind_lake.ValidationError) as info:
+        lake.create_dataset("e", str(path))
+    assert (info.value.field, info.value.row) == ("source", 1)
