@@ -8,6 +8,7 @@ with DuckDB once.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from typing import Any, Hashable
@@ -19,7 +20,7 @@ from ..storage.filesystem import LakeFileSystem
 
 class Engine:
     def __init__(self, fs: LakeFileSystem, threads: int | None = None,
-                 cache_limit_bytes: int = 1 << 30):
+                 cache_limit_bytes: int | None = None):
         self.fs = fs
         config: dict[str, Any] = {}
         if threads:
@@ -33,6 +34,8 @@ class Engine:
         self._cache: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._cache_bytes = 0
+        if cache_limit_bytes is None:
+            cache_limit_bytes = int(os.environ.get("OVERMIND_LAKE_CACHE_BYTES", 1 << 30))
         self.cache_limit_bytes = cache_limit_bytes
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
@@ -52,13 +55,25 @@ class Engine:
 
     # An LRU, bounded in bytes, for results computed from committed versions
     # only (counts, position arrays): such a value never goes stale.
-    def cached(self, key: Hashable, compute) -> Any:
+    def cache_get(self, key: Hashable) -> Any:
+        """The cached value of ``key``, or None."""
         with self._cache_lock:
             hit = self._cache.get(key)
-            if hit is not None:
-                self._cache.move_to_end(key)
-                return hit[0]
+            if hit is None:
+                return None
+            self._cache.move_to_end(key)
+            return hit[0]
+
+    def cached(self, key: Hashable, compute) -> Any:
+        """The cached value of ``key``, computing (and caching) it when absent."""
+        hit = self.cache_get(key)
+        if hit is not None:
+            return hit
         value = compute()
+        self.cache_put(key, value)
+        return value
+
+    def cache_put(self, key: Hashable, value: Any) -> None:
         size = int(getattr(value, "nbytes", 64)) + 64
         with self._cache_lock:
             if key not in self._cache:
@@ -67,7 +82,6 @@ class Engine:
             while self._cache_bytes > self.cache_limit_bytes and len(self._cache) > 1:
                 _, (_, evicted) = self._cache.popitem(last=False)
                 self._cache_bytes -= evicted
-        return value
 
     def close(self) -> None:
         self._con.close()

@@ -2,10 +2,11 @@
 
 Each version's files are sorted by ``order, id`` and a commit record gives
 their row counts, so "row k of version v" is an address, not a search.
-Contiguous positions (a page in storage order) are read with pyarrow from
-the row groups that hold them, using Parquet metadata cached per file (files
-are immutable). Scattered positions (a page of another ordering) go to
-DuckDB with a ``file_row_number`` filter, which decodes only the rows asked for.
+Positions are read with pyarrow from the row groups that hold them, using
+Parquet metadata cached per file; decoded row groups are kept in the
+engine's byte-bounded cache, a buffer pool over immutable files, so a page
+of a sorted or filtered query whose rows are scattered over many row groups
+decodes each group once.
 """
 
 from __future__ import annotations
@@ -17,14 +18,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..duck import arrow
 from ..schema import FILE_SCHEMA, RESULT_SCHEMA
 from ..storage.catalog import CommitRecord
 from .engine import Engine
 
-_FILE_COLUMNS = ", ".join(f'"{f.name}"' for f in FILE_SCHEMA)
-#: Positions spread over more row groups than this are read through DuckDB.
-MAX_PYARROW_ROW_GROUPS = 2
 
 
 @dataclass(frozen=True)
@@ -86,24 +83,37 @@ def _with_lake_columns(table: pa.Table, vf: VersionFiles) -> pa.Table:
     return table.cast(RESULT_SCHEMA)
 
 
+def _row_groups(engine: Engine, uri: str, size: int | None, meta: pq.FileMetaData,
+                groups: np.ndarray) -> list[pa.Table]:
+    """Decoded row groups of one file, through the engine's byte-bounded cache
+    (a buffer pool: committed files never change, so a cached group never goes stale)."""
+    tables: list[pa.Table | None] = [engine.cache_get(("row_group", uri, int(g))) for g in groups]
+    missing = [i for i, t in enumerate(tables) if t is None]
+    if missing:
+        with _open(engine, uri, size) as fh:
+            reader = pq.ParquetFile(fh, metadata=meta)
+            for i in missing:
+                table = reader.read_row_group(int(groups[i]))
+                engine.cache_put(("row_group", uri, int(groups[i])), table)
+                tables[i] = table
+    return tables  # type: ignore[return-value]
+
+
 def _read_file_positions(engine: Engine, uri: str, local: np.ndarray, size: int | None = None) -> pa.Table:
     """Rows at sorted ``local`` positions of one file, in that order."""
     meta, rg_starts = _metadata.get(engine, uri, size)
-    groups = np.unique(np.searchsorted(rg_starts, local, side="right") - 1)
-    if len(groups) <= MAX_PYARROW_ROW_GROUPS:
-        with _open(engine, uri, size) as fh:
-            table = pq.ParquetFile(fh, metadata=meta).read_row_groups(groups.tolist())
-        base = np.concatenate([[0], np.cumsum(rg_starts[groups + 1] - rg_starts[groups])])
-        idx = np.empty(len(local), dtype=np.int64)
-        for i, g in enumerate(groups):
-            mask = (local >= rg_starts[g]) & (local < rg_starts[g + 1])
-            idx[mask] = local[mask] - rg_starts[g] + base[i]
-        if len(idx) and idx[-1] - idx[0] + 1 == len(idx):
-            return table.slice(int(idx[0]), len(idx))
-        return table.take(pa.array(idx))
-    sql = (f"SELECT {_FILE_COLUMNS} FROM read_parquet($f, file_row_number = true) "
-           "WHERE file_row_number IN (SELECT unnest($p)) ORDER BY file_row_number")
-    return arrow(engine.cursor(), sql, {"f": uri, "p": local.tolist()})
+    group_of = np.searchsorted(rg_starts, local, side="right") - 1
+    groups, first = np.unique(group_of, return_index=True)
+    tables = _row_groups(engine, uri, size, meta, groups)
+    bounds = np.append(first, len(local))
+    parts = []
+    for i, (g, table) in enumerate(zip(groups, tables)):
+        within = local[bounds[i]:bounds[i + 1]] - rg_starts[g]
+        if within[-1] - within[0] + 1 == len(within):
+            parts.append(table.slice(int(within[0]), len(within)))
+        else:
+            parts.append(table.take(pa.array(within)))
+    return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
 
 
 def read_positions(engine: Engine, vf: VersionFiles, positions: np.ndarray) -> pa.Table:
