@@ -369,3 +369,9 @@ def test_bad_text_arguments(lake, kwargs):
         lake.create_dataset("d", make_rows(1), **kwargs)
     assert info.value.field == next(iter(kwargs))
     assert snapshot(lake)[0] == ()
+
+
+def test_deep_json_text_mentioning_nan_is_accepted(lake):
+    text = "[" * 3000 + '"NaN, ]"' + "]" * 3000
+    lake.create_dataset("d", pl.DataFrame({"input": [text]}))
+    assert lake.datapoints("d").to_polars()["input"][0] == text
