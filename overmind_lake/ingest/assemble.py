@@ -26,7 +26,9 @@ _COLUMNS = ", ".join(f'"{f.name}"' for f in FILE_SCHEMA)
 
 def connect() -> duckdb.DuckDBPyConnection:
     """A private in-memory DuckDB connection for one write."""
-    return duckdb.connect(config={"threads": 2})
+    con = duckdb.connect(config={"threads": 2})
+    con.execute("SET enable_progress_bar = false").fetchall()
+    return con
 
 
 def canonical_uuid(value: Any, field: str) -> str | None:

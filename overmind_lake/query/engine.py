@@ -43,12 +43,14 @@ class Engine:
         cur = getattr(self._local, "cursor", None)
         if cur is None:
             cur = self._con.cursor()
+            cur.execute("SET enable_progress_bar = false").fetchall()
             self._local.cursor = cur
         return cur
 
     def new_connection(self) -> duckdb.DuckDBPyConnection:
         """A separate connection (for user SQL, whose views must not leak)."""
         con = duckdb.connect()
+        con.execute("SET enable_progress_bar = false").fetchall()
         if not self.fs.is_local:
             con.register_filesystem(self.fs.fs)
         return con
