@@ -182,8 +182,14 @@ class Lake:
                                created_at=utc_now())
         if not self.catalog.claim_name(name, record.id):
             raise DatasetExists(name)
-        self.catalog.write_dataset(record)
-        commit = commit_version(self.fs, self.catalog, record.id, table, stats, message=message)
+        try:
+            self.catalog.write_dataset(record)
+            commit = commit_version(self.fs, self.catalog, record.id, table, stats, message=message)
+        except Exception:
+            # version 1 never landed: free the name at once rather than after a vacuum
+            if self.catalog.latest_version(record.id) == 0:
+                self.catalog.release_name(name)
+            raise
         return DatasetVersion(record, commit)
 
     def add_version(self, dataset: str | uuid.UUID, datapoints: Any = (), *, source: str = "seed",

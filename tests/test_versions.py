@@ -288,3 +288,19 @@ def test_derive_add_after_the_maximum_order(lake):
     v = lake.derive("d", add=[{"input": 6, "order": 0}])
     assert lake.datapoints("d").to_polars()["order"].to_list() == [0, top]
     assert v.version == 5
+
+
+def test_failed_create_frees_the_name(lake, monkeypatch):
+    """A create whose commit fails leaves the name free for the next try."""
+    import overmind_lake.lake as lake_module
+
+    def broken_commit(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(lake_module, "commit_version", broken_commit)
+    with pytest.raises(OSError):
+        lake.create_dataset("retry-me", [{"input": 1}])
+    monkeypatch.undo()
+    created = lake.create_dataset("retry-me", [{"input": 1}])
+    assert created.version == 1
+    assert lake.datasets()["name"].to_list() == ["retry-me"]
