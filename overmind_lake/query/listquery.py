@@ -28,11 +28,10 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from ..duck import arrow, one, run
+from ..duck import arrow
 from ..errors import ValidationError
 from ..schema import DEFAULT_ORDERING, DEFAULT_PAGE_SIZE, ORDERING_FIELDS, RESULT_SCHEMA, SOURCES
 from ..storage.catalog import CommitRecord, DatasetRecord
-from ..duck import arrow
 from .engine import Engine
 from .pagejson import results_json
 from .pagination import num_pages, page_links, resolve_page, validate_page_size

@@ -19,7 +19,8 @@ import orjson
 from . import checksum
 from .catalog import Catalog, CommitRecord, commit_path, dataset_dir
 from .checksum import ChecksumFn
-from .filesystem import TMP_PREFIX, LakeFileSystem, modified_time
+from .filesystem import TMP_PREFIX, LakeFileSystem
+from .streams import modified_time
 
 _COMMIT_NAME = re.compile(r"^_(\d{8,})\.json$")
 _DATA_FILE = re.compile(r"^dataset_id=([^/]+)/version=\d+/[^/]+$")

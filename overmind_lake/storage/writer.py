@@ -21,7 +21,8 @@ import pyarrow.parquet as pq
 from ..errors import VersionConflict
 from ..schema import FILE_SCHEMA
 from .catalog import Catalog, CommitRecord, FileEntry, version_dir
-from .filesystem import HashingWriter, LakeFileSystem
+from .filesystem import LakeFileSystem
+from .streams import HashingWriter
 
 #: Rows per Parquet row group. Small groups let positional and filtered reads
 #: skip most of a file; see benchmarks/ for the measurement behind the value.
