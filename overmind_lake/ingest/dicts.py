@@ -58,13 +58,16 @@ def _json_texts(values: list[Any], field: str) -> pa.Array:
         texts = [None if v is None else dumps(v) for v in values]
     except (TypeError, orjson.JSONEncodeError):
         texts = [None if v is None else dump_json(v, i, field) for i, v in enumerate(values)]
-    for i, text in enumerate(texts):
-        if text is not None and b"null" in text:
-            texts[i] = dump_json(values[i], i, field)
     try:
-        return pa.array(texts, pa.binary()).cast(pa.string())
+        arr = pa.array(texts, pa.binary()).cast(pa.string())
     except pa.ArrowInvalid:
         raise ValidationError(field, "holds a string that is not valid Unicode") from None
+    # orjson writes NaN/Infinity as null: only values whose text has a null can hide one
+    suspects = pc.fill_null(pc.match_substring(arr, "null"), False).to_numpy(zero_copy_only=False)
+    for i in np.flatnonzero(suspects):
+        if _has_non_finite(values[i]):
+            dump_json(values[i], int(i), field)  # raises, naming the row
+    return arr
 
 
 def _type_column(present: list[bool] | None, values: pa.Array, kind: str) -> pa.Array:
