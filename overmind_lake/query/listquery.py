@@ -20,11 +20,13 @@ Two read paths for pages:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib import parse
 
 import numpy as np
+import orjson
 import polars as pl
 import pyarrow as pa
 
@@ -40,6 +42,20 @@ from .rowreader import VersionFiles, read_all, read_positions, read_range
 
 _HIVE = "hive_partitioning = true, hive_types = {'dataset_id': VARCHAR, 'version': BIGINT}"
 _RESULT_COLUMNS = ", ".join(f'"{f.name}"' for f in RESULT_SCHEMA)
+
+
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+
+
+def loads_exact(text: bytes) -> Any:
+    """JSON to Python exactly: orjson when no number could exceed 64 bits
+    (orjson turns bigger integers into floats), the standard library otherwise."""
+    if not _LONG_NUMBER.search(text):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:  # e.g. an escaped lone surrogate, which json accepts
+            pass
+    return json.loads(text)
 
 
 def parse_ordering(ordering: str | None) -> tuple[tuple[str, bool], ...]:
@@ -269,4 +285,4 @@ class DatapointQuery:
         count, number, last, rows = self._page_parts(page, page_size)
         next_link, previous = self._links(base_url, number, last, page_size)
         return {"count": count, "next": next_link, "previous": previous,
-                "results": json.loads(results_json(rows))}
+                "results": loads_exact(results_json(rows))}
