@@ -23,3 +23,14 @@ def one(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> tuple |
 def arrow(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> pa.Table:
     """A query's result as an Arrow table."""
     return con.sql(sql, params=params).to_arrow_table()
+
+
+def quiet(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Turn DuckDB's progress bar off: a library must not draw on the user's
+    terminal. (Inside Jupyter without ipywidgets DuckDB refuses to change the
+    setting at all; there is nothing to turn off then.)"""
+    try:
+        con.execute("SET enable_progress_bar = false").fetchall()
+    except duckdb.Error:
+        pass
+    return con

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..duck import arrow, one
+from ..duck import arrow, one, quiet
 from ..errors import ValidationError
 from ..schema import FILE_SCHEMA, MAX_ORDER, SOURCES
 from ..storage.writer import VersionStats
@@ -26,9 +26,7 @@ _COLUMNS = ", ".join(f'"{f.name}"' for f in FILE_SCHEMA)
 
 def connect() -> duckdb.DuckDBPyConnection:
     """A private in-memory DuckDB connection for one write."""
-    con = duckdb.connect(config={"threads": 2})
-    con.execute("SET enable_progress_bar = false").fetchall()
-    return con
+    return quiet(duckdb.connect(config={"threads": 2}))
 
 
 def canonical_uuid(value: Any, field: str) -> str | None:

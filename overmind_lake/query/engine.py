@@ -15,6 +15,8 @@ from typing import Any, Hashable
 
 import duckdb
 
+from ..duck import quiet
+
 from ..storage.filesystem import LakeFileSystem
 
 
@@ -42,15 +44,13 @@ class Engine:
         """This thread's cursor on the shared database."""
         cur = getattr(self._local, "cursor", None)
         if cur is None:
-            cur = self._con.cursor()
-            cur.execute("SET enable_progress_bar = false").fetchall()
+            cur = quiet(self._con.cursor())
             self._local.cursor = cur
         return cur
 
     def new_connection(self) -> duckdb.DuckDBPyConnection:
         """A separate connection (for user SQL, whose views must not leak)."""
-        con = duckdb.connect()
-        con.execute("SET enable_progress_bar = false").fetchall()
+        con = quiet(duckdb.connect())
         if not self.fs.is_local:
             con.register_filesystem(self.fs.fs)
         return con
