@@ -7,6 +7,7 @@ never re-encoded) to the next free number and the commit is retried.
 
 from __future__ import annotations
 
+import os
 import random
 import time
 import uuid
@@ -29,6 +30,17 @@ from .streams import HashingWriter
 ROW_GROUP_SIZE = 2048
 #: Rows per data file: big versions are split so no single file grows without bound.
 ROWS_PER_FILE = 2_000_000
+#: Parquet encoding of one file is single-threaded: a big version is split
+#: into this many files written side by side.
+PARALLEL_FILES = max(1, min(4, os.cpu_count() or 1))
+MIN_ROWS_TO_SPLIT = 200_000
+
+
+def rows_per_file(rows: int) -> int:
+    """Rows of each data file of a version of ``rows`` rows."""
+    if rows < MIN_ROWS_TO_SPLIT:
+        return ROWS_PER_FILE
+    return max(1, min(ROWS_PER_FILE, -(-rows // PARALLEL_FILES)))
 MAX_COMMIT_ATTEMPTS = 32
 
 
@@ -79,13 +91,13 @@ def commit_version(
     """
     write_id = uuid.uuid4().hex
     version = catalog.latest_version(dataset_id) + 1
-    names = [f"part-{write_id}-{i:04d}.parquet" for i in range(max(1, -(-table.num_rows // ROWS_PER_FILE)))]
-    files = []
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    per_file = rows_per_file(table.num_rows)
+    names = [f"part-{write_id}-{i:04d}.parquet" for i in range(max(1, -(-table.num_rows // per_file)))]
+    with ThreadPoolExecutor(max_workers=PARALLEL_FILES + 1) as pool:
         pending = pool.submit(stats) if callable(stats) else None
-        for i, name in enumerate(names):
-            chunk = table.slice(i * ROWS_PER_FILE, ROWS_PER_FILE)
-            files.append(write_parquet(fs, f"{version_dir(dataset_id, version)}/{name}", chunk))
+        writes = [pool.submit(write_parquet, fs, f"{version_dir(dataset_id, version)}/{name}",
+                              table.slice(i * per_file, per_file)) for i, name in enumerate(names)]
+        files = [w.result() for w in writes]
         if pending is not None:
             stats = pending.result()
     assert isinstance(stats, VersionStats)
