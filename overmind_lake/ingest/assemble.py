@@ -60,10 +60,12 @@ def stage(con: duckdb.DuckDBPyConnection, datapoints: Any, *, source: str, agent
 
 def check_unique_ids(con: duckdb.DuckDBPyConnection, rows: pa.Table, label: str, what: str = "") -> None:
     """Reject the first row repeating an earlier row's id."""
-    if rows.num_rows < 2 or pc.count_distinct(rows.column("id")).as_py() == rows.num_rows:
+    if rows.num_rows < 2:
         return
     con.register("__ids", rows.select(["rowno", "id"]))
     try:
+        if one(con, "SELECT count(DISTINCT id) FROM __ids")[0] == rows.num_rows:
+            return
         row = one(con, """SELECT rowno, id FROM (
                             SELECT rowno, id, row_number() OVER (PARTITION BY id ORDER BY rowno) AS n FROM __ids)
                           WHERE n = 2 ORDER BY rowno LIMIT 1""")
