@@ -201,17 +201,21 @@ class LakeFileSystem:
 
         return AtomicWriteFile(raw, raw.close, abort_remote)
 
+    def _durable_tmp(self, parent: str, data: bytes) -> str:
+        """A new temporary file in ``parent`` holding ``data``, fsynced (local disk)."""
+        tmp = self.path(self._tmp_name(parent))
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return tmp
+
     def write_bytes(self, rel: str, data: bytes) -> None:
         """Write ``data`` so that readers see either nothing or all of it."""
         parent = rel.rsplit("/", 1)[0] if "/" in rel else ""
         self.makedirs(parent)
         if self.is_local:
-            tmp = self.path(self._tmp_name(parent))
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path(rel))
+            os.replace(self._durable_tmp(parent, data), self.path(rel))
         else:
             self.fs.pipe_file(self.path(rel), data)
 
@@ -256,11 +260,7 @@ class LakeFileSystem:
         parent = rel.rsplit("/", 1)[0] if "/" in rel else ""
         self.makedirs(parent)
         if self.is_local:
-            tmp = self.path(self._tmp_name(parent))
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+            tmp = self._durable_tmp(parent, data)
             try:
                 os.link(tmp, self.path(rel))
                 return True
