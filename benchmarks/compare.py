@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -94,7 +93,7 @@ class HttpTarget:
         if mode == "off":
             return
         try:
-            from overmind_lake.server import create_app  # noqa: F401
+            import overmind_lake.server  # noqa: F401
         except Exception as exc:  # the server may not exist yet
             self.mode = "off"
             self.describe = f"off (overmind_lake.server not importable: {type(exc).__name__}: {exc})"
