@@ -326,3 +326,13 @@ def test_absent_vs_present_null_in_jsonl(lake, tmp_path):
     with pytest.raises(overmind_lake.ValidationError) as info:
         lake.create_dataset("e", str(path))
     assert (info.value.field, info.value.row) == ("source", 1)
+
+
+def test_jsonl_whitespace_only_lines_are_skipped_with_their_numbers(lake, tmp_path):
+    path = tmp_path / "blank.jsonl"
+    path.write_text('{"input": 1}\n          \n\t \r\n{"input": 2}\n{"order": -1}\n')
+    with pytest.raises(overmind_lake.ValidationError) as err:
+        lake.create_dataset("ws", str(path))
+    assert err.value.row == 5 and err.value.row_label == "line"
+    path.write_text('{"input": 1}\n          \n\t \r\n{"input": 2}\n')
+    assert lake.create_dataset("ws", str(path)).count == 2

@@ -312,3 +312,18 @@ def test_empty_versions_inside_a_range(tmp_path):
             assert q.count() == frame.height == n, (kw, extra)
             walked = _walk(q, 2)
             assert [r["id"] for r in walked] == frame["id"].to_list(), (kw, extra)
+
+
+def test_cached_positions_are_not_shared_across_version_lists(tmp_path):
+    """An empty version shifts the indexes of later versions: a cached answer
+    for one version list must not be reused for another."""
+    lake = overmind_lake.Lake(tmp_path / "lake")
+    lake.create_dataset("x", [])
+    lake.add_version("x", [{"input": "v2-a", "order": 5}])
+    lake.add_version("x", [{"input": "v3-a", "order": 1}, {"input": "v3-b", "order": 2}])
+    lake.add_version("x", [])
+    assert [r["input"] for r in lake.datapoints("x", version_max=3, ordering="-order").page()["results"]] == [
+        "v2-a", "v3-b", "v3-a"]
+    assert lake.datapoints("x", version_min=2, ordering="-order").page(page_size=1)["results"][0]["input"] == "v2-a"
+    assert lake.datapoints("x", source="seed", version_min=1).count() == 3
+    assert lake.datapoints("x", source="seed", version=3).page()["count"] == 2

@@ -57,10 +57,8 @@ def _from_jsonl(data: bytes) -> Staging:
     np.cumsum(lengths + 1, out=offsets[1:])
     offsets[-1] = len(data)  # the last piece has no newline after it
     lines = pa.LargeStringArray.from_buffers(len(pieces), pa.py_buffer(offsets), pa.py_buffer(data))
-    # blank lines are skipped but keep their number; only short lines can be blank
-    blank = np.zeros(len(pieces), dtype=bool)
-    for i in np.flatnonzero(lengths < 8):
-        blank[i] = not pieces[i].strip()
+    # blank lines are skipped but keep their number
+    blank = pc.match_substring_regex(lines, r"^\s*$").to_numpy(zero_copy_only=False)
     rownos = np.arange(1, len(pieces) + 1, dtype=np.int64)
     while len(blank) and blank[-1]:  # trailing blank lines (the usual final newline): a free slice
         blank, lines, rownos = blank[:-1], lines.slice(0, len(lines) - 1), rownos[:-1]

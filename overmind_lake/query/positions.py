@@ -35,7 +35,10 @@ def encoded_positions(engine: Engine, vfs: list[VersionFiles], where: str, param
             starts.append(int(vf.starts[fi]))
     if not uris:
         return np.empty(0, dtype=np.int64)
-    key = ("positions", tuple(uris), where, tuple(sorted(params.items())), ordering)
+    # the version index of each file is part of the answer (it is encoded in
+    # every position), so it is part of the key: an empty version has no
+    # files but still shifts the indexes of the versions after it
+    key = ("positions", tuple(zip(uris, vis, starts)), where, tuple(sorted(params.items())), ordering)
 
     def compute() -> np.ndarray:
         order_by = ["__vi", "__row"] if ordering is None else []
