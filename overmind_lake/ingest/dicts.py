@@ -63,7 +63,7 @@ def _json_texts(values: list[Any], field: str) -> pa.Array:
     except pa.ArrowInvalid:
         raise ValidationError(field, "holds a string that is not valid Unicode") from None
     # orjson writes NaN/Infinity as null: only values whose text has a null can hide one
-    suspects = pc.fill_null(pc.match_substring(arr, "null"), False).to_numpy(zero_copy_only=False)
+    suspects = pc.fill_null(pc.match_substring_regex(arr, "null"), False).to_numpy(zero_copy_only=False)
     for i in np.flatnonzero(suspects):
         if _has_non_finite(values[i]):
             dump_json(values[i], int(i), field)  # raises, naming the row

@@ -22,7 +22,7 @@ from .sources import Staging
 #: (inside a string they are harmless: the strict parse of a candidate
 #: decides). Three single-pattern passes are several times faster than one
 #: alternation.
-_SUSPECT = ((r",[ \t\r\n]*[\]}]", True), ("NaN", False), ("Infinity", False))
+_SUSPECT = (r",[ \t\r\n]*[\]}]", "NaN", "Infinity")
 
 
 def _reject_constant(name: str):
@@ -43,9 +43,8 @@ def _strict_error(text: str) -> str | None:
 def _suspects(column: pa.ChunkedArray | pa.Array) -> list[int]:
     """Indices of the texts that might not be strict JSON."""
     found = None
-    for pattern, regex in _SUSPECT:
-        match = pc.match_substring_regex if regex else pc.match_substring
-        hits = pc.fill_null(match(column, pattern), False)
+    for pattern in _SUSPECT:  # RE2 finds even a literal faster than match_substring
+        hits = pc.fill_null(pc.match_substring_regex(column, pattern), False)
         found = hits if found is None else pc.or_(found, hits)
     if found is None or not pc.any(found).as_py():
         return []
