@@ -5,6 +5,7 @@ storage sort order (``order``, ``id``), per-source counts and the checksum.
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
 import duckdb
@@ -52,8 +53,16 @@ def stage(con: duckdb.DuckDBPyConnection, datapoints: Any, *, source: str, agent
           generator_model: str | None, storage_options: dict[str, Any] | None = None) -> tuple[pa.Table, str]:
     """Validated canonical rows of ``datapoints`` and how its rows are labelled."""
     staging = to_staging(datapoints, storage_options)
-    strict.check_raw(staging)
-    rows = normalize(con, staging, source=source, agent=agent, generator_model=generator_model)
+    # the strict-JSON scan (Arrow kernels) runs beside DuckDB's pass; its
+    # verdict is taken first, as if it had run first
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        raw_check = pool.submit(strict.check_raw, staging)
+        try:
+            rows = normalize(con, staging, source=source, agent=agent, generator_model=generator_model)
+        except ValidationError:
+            raw_check.result()
+            raise
+        raw_check.result()
     strict.check_canonical(staging, rows)
     return rows, staging.row_label
 
