@@ -41,3 +41,51 @@ def all_rows(lake: overmind_lake.Lake, dataset, **filters) -> list[dict]:
 def frame_json(df, column: str) -> list:
     """A JSON text column of a frame, decoded (None stays None = JSON null)."""
     return [None if v is None else json.loads(v) for v in df[column].to_list()]
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_serve(root: Path, *args: str, env: dict | None = None, cwd: Path | None = None):
+    """Start ``python -m overmind_lake serve`` on a free loopback port and wait
+    until /healthz answers; returns (process, base URL). The caller stops it."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "overmind_lake", "serve", "--root", str(root),
+                             "--port", str(port), *args], env={**os.environ, **(env or {})}, cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("server did not start: " + proc.stderr.read().decode(errors="replace"))
+        time.sleep(0.1)
+
+
+def stop(proc) -> None:
+    """Terminate a server process, killing it if it does not exit in 10 s."""
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -9,24 +9,22 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
 import socket
 import subprocess
 import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib import parse
 
-import httpx
 import pytest
 from click.testing import CliRunner
 
 import overmind_lake
 from overmind_lake.cli import cli
 from overmind_lake.pull import PullError, endpoints, pull
+from lakehelpers import start_serve
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "data" / "lake"
@@ -185,31 +183,12 @@ def test_pull_token(tmp_path, http_lake):
     assert latest(overmind_lake.Lake(root), "sql-agent")["checksum"] == latest(remote, "sql-agent")["checksum"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.skipif(importlib.util.find_spec("overmind_lake.server") is None, reason="server not built yet")
 def test_round_trip_through_serve_subprocess(tmp_path):
     remote_root = tmp_path / "remote"
     shutil.copytree(BUNDLED, remote_root)
-    port = free_port()
-    env = {**os.environ, "OVERMIND_LAKE_TOKEN": "tok"}
-    proc = subprocess.Popen([sys.executable, "-m", "overmind_lake", "serve", "--root", str(remote_root),
-                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
+    proc, url = start_serve(remote_root, env={"OVERMIND_LAKE_TOKEN": "tok"})
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()
-            time.sleep(0.1)
         remote = overmind_lake.Lake(remote_root)
         local_root = tmp_path / "local"
         for name in ("customer-support", "sql-agent", "travel-booking"):

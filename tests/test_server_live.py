@@ -3,11 +3,6 @@ with httpx; a version committed while it runs is served on the next request."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,51 +10,22 @@ import pytest
 
 import overmind_lake
 from conftest import make_rows
+from lakehelpers import start_serve, stop
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "live-token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve_command(root: Path, port: int) -> list[str]:
-    return [sys.executable, "-m", "overmind_lake", "serve", "--root", str(root), "--port", str(port),
-            "--page-size", "3"]
 
 
 @pytest.fixture
 def server(tmp_path):
     lake = overmind_lake.Lake(tmp_path / "lake")
     v = lake.create_dataset("live", make_rows(4))
-    port = free_port()
-    env = {**os.environ, "OVERMIND_LAKE_TOKEN": TOKEN, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(serve_command(tmp_path / "lake", port), cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    proc, base = start_serve(tmp_path / "lake", "--page-size", "3", cwd=tmp_path,
+                             env={"OVERMIND_LAKE_TOKEN": TOKEN, "PYTHONPATH": str(REPO)})
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode() if proc.poll() is not None else ""
-                pytest.fail(f"server did not start: {out}")
-            time.sleep(0.1)
         yield base, lake, v.dataset_id
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def test_real_server_and_live_versions(server):
