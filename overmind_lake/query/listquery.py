@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from ..duck import arrow
 from ..errors import ValidationError
-from ..schema import DEFAULT_ORDERING, DEFAULT_PAGE_SIZE, ORDERING_FIELDS, RESULT_SCHEMA, SOURCES
+from ..schema import DEFAULT_ORDERING, DEFAULT_PAGE_SIZE, ORDERING_FIELDS, PAGE_ITEM_FIELDS, RESULT_SCHEMA, SOURCES
 from ..storage.catalog import CommitRecord, DatasetRecord
 from .engine import Engine
 from .pagejson import results_json
@@ -41,6 +41,7 @@ from .rowreader import VersionFiles, read_all, read_positions, read_range
 
 _HIVE = "hive_partitioning = true, hive_types = {'dataset_id': VARCHAR, 'version': BIGINT}"
 _RESULT_COLUMNS = ", ".join(f'"{f.name}"' for f in RESULT_SCHEMA)
+_PAGE_COLUMNS = list(PAGE_ITEM_FIELDS)
 
 
 # every digit becomes "0", every other byte "."; a 19-digit run then shows as 19 zeros
@@ -213,31 +214,31 @@ class DatapointQuery:
         return len(self._positions())
 
     def _rows(self, offset: int, limit: int) -> pa.Table:
-        """Rows [offset, offset+limit) in the query's ordering, as Arrow."""
+        """The page fields of rows [offset, offset+limit) in the query's ordering, as Arrow."""
         if self.positional:
             parts, start = [], 0
             for vf in self._vfs:
                 lo, hi = max(offset, start), min(offset + limit, start + vf.count)
                 if lo < hi:
-                    parts.append(read_range(self.engine, vf, lo - start, hi - start))
+                    parts.append(read_range(self.engine, vf, lo - start, hi - start, _PAGE_COLUMNS))
                 start += vf.count
-            return pa.concat_tables(parts) if parts else RESULT_SCHEMA.empty_table()
+            return pa.concat_tables(parts, promote_options="default") if parts else RESULT_SCHEMA.empty_table()
         encoded = self._positions()[offset:offset + limit]
         if len(encoded) == 0:
             return RESULT_SCHEMA.empty_table()
         vis, rows = decode(encoded)
         groups = np.unique(vis)
         if len(groups) == 1:
-            return read_positions(self.engine, self._vfs[int(groups[0])], rows)
+            return read_positions(self.engine, self._vfs[int(groups[0])], rows, _PAGE_COLUMNS)
         parts, placed = [], []
         for vi in groups:
             where = np.flatnonzero(vis == vi)
-            parts.append(read_positions(self.engine, self._vfs[int(vi)], rows[where]))
+            parts.append(read_positions(self.engine, self._vfs[int(vi)], rows[where], _PAGE_COLUMNS))
             placed.append(where)
         order = np.concatenate(placed)
         inverse = np.empty_like(order)
         inverse[order] = np.arange(len(order))
-        return pa.concat_tables(parts).take(pa.array(inverse))
+        return pa.concat_tables(parts, promote_options="default").take(pa.array(inverse))
 
     def to_arrow(self) -> pa.Table:
         """Every matching row, all columns, in the query's ordering."""

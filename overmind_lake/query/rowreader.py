@@ -99,8 +99,9 @@ def _row_groups(engine: Engine, uri: str, size: int | None, meta: pq.FileMetaDat
     return tables  # type: ignore[return-value]
 
 
-def _read_file_positions(engine: Engine, uri: str, local: np.ndarray, size: int | None = None) -> pa.Table:
-    """Rows at sorted ``local`` positions of one file, in that order."""
+def _read_file_positions(engine: Engine, uri: str, local: np.ndarray, size: int | None,
+                         columns: list[str]) -> pa.Table:
+    """``columns`` of the rows at sorted ``local`` positions of one file, in that order."""
     meta, rg_starts = _metadata.get(engine, uri, size)
     group_of = np.searchsorted(rg_starts, local, side="right") - 1
     groups, first = np.unique(group_of, return_index=True)
@@ -108,37 +109,43 @@ def _read_file_positions(engine: Engine, uri: str, local: np.ndarray, size: int 
     bounds = np.append(first, len(local))
     parts = []
     for i, (g, table) in enumerate(zip(groups, tables)):
+        table = table.select(columns)
         within = local[bounds[i]:bounds[i + 1]] - rg_starts[g]
         if within[-1] - within[0] + 1 == len(within):
             parts.append(table.slice(int(within[0]), len(within)))
-        else:
+        else:  # (a take over chunked groups would first copy them whole)
             parts.append(table.take(pa.array(within)))
     return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
 
 
-def read_positions(engine: Engine, vf: VersionFiles, positions: np.ndarray) -> pa.Table:
-    """Rows of one version at global ``positions`` (any order), in that order."""
+def read_positions(engine: Engine, vf: VersionFiles, positions: np.ndarray,
+                   columns: list[str] | None = None) -> pa.Table:
+    """Rows of one version at global ``positions`` (any order), in that order:
+    all RESULT_SCHEMA columns, or just ``columns`` of the files' own (a page
+    needs neither ``dataset_id`` nor ``version``)."""
     if len(positions) == 0:
-        return RESULT_SCHEMA.empty_table()
+        return RESULT_SCHEMA.empty_table() if columns is None else FILE_SCHEMA.empty_table().select(columns)
     order = np.argsort(positions, kind="stable")
     sorted_pos = positions[order]
     parts = []
     file_of = np.searchsorted(vf.starts, sorted_pos, side="right") - 1
+    wanted = FILE_SCHEMA.names if columns is None else columns
     for fi in np.unique(file_of):
         local = sorted_pos[file_of == fi] - vf.starts[fi]
-        parts.append(_read_file_positions(engine, vf.uris[fi], local, vf.sizes[fi] if vf.sizes else None))
+        parts.append(_read_file_positions(engine, vf.uris[fi], local, vf.sizes[fi] if vf.sizes else None, wanted))
     # parts read by pyarrow keep the files' NOT NULL fields, those read by DuckDB do not
     table = pa.concat_tables(parts, promote_options="default") if len(parts) > 1 else parts[0]
     if not np.all(order[:-1] < order[1:]):
         inverse = np.empty_like(order)
         inverse[order] = np.arange(len(order))
         table = table.take(pa.array(inverse))
-    return _with_lake_columns(table, vf)
+    return _with_lake_columns(table, vf) if columns is None else table
 
 
-def read_range(engine: Engine, vf: VersionFiles, start: int, stop: int) -> pa.Table:
+def read_range(engine: Engine, vf: VersionFiles, start: int, stop: int,
+               columns: list[str] | None = None) -> pa.Table:
     """Rows ``[start, stop)`` of one version in storage order."""
-    return read_positions(engine, vf, np.arange(start, min(stop, vf.count), dtype=np.int64))
+    return read_positions(engine, vf, np.arange(start, min(stop, vf.count), dtype=np.int64), columns)
 
 
 def read_all(engine: Engine, vf: VersionFiles) -> pa.Table:
