@@ -11,6 +11,7 @@ file splits do not change any of that, and no per-row Python runs.
 from __future__ import annotations
 
 import hashlib
+from typing import Callable, Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -21,30 +22,47 @@ from ..schema import FILE_SCHEMA
 CHECKSUM_FORMAT = b"overmind-lake-checksum-v1"
 
 
-def _hash_strings(digest: "hashlib._Hash", column: pa.Array) -> None:
-    nulls = column.is_null().to_numpy(zero_copy_only=False) if column.null_count else None
-    column = pc.fill_null(column, "") if column.null_count else column
+def _lengths(column: pa.Array) -> np.ndarray:
+    """Byte length of every value, -1 for null."""
     column = column.cast(pa.large_string())
     offsets = np.frombuffer(column.buffers()[1], dtype=np.int64, count=len(column) + 1, offset=column.offset * 8)
     lengths = np.diff(offsets)
-    if nulls is not None:
-        lengths = np.where(nulls, -1, lengths)
-    digest.update(lengths.astype("<i8").tobytes())
+    if column.null_count:
+        lengths = np.where(column.is_null().to_numpy(zero_copy_only=False), -1, lengths)
+    return lengths
+
+
+def _hash_bytes(digest: "hashlib._Hash", column: pa.Array) -> None:
+    # a null slot may span bytes in Arrow: hash it as empty
+    column = (pc.fill_null(column, "") if column.null_count else column).cast(pa.large_string())
+    offsets = np.frombuffer(column.buffers()[1], dtype=np.int64, count=len(column) + 1, offset=column.offset * 8)
     data = column.buffers()[2]
     if data is not None and offsets[-1] > offsets[0]:
         digest.update(memoryview(data)[offsets[0]:offsets[-1]])
 
 
-def content_checksum(table: pa.Table) -> str:
-    """Checksum of rows already in storage order (sorted by ``order``, ``id``)."""
+#: ``chunks(name)`` -> the arrays of one column, in storage order. Called
+#: twice per string column (its lengths are hashed before its bytes).
+ColumnChunks = Callable[[str], Iterable[pa.Array]]
+
+
+def checksum_of_columns(num_rows: int, chunks: ColumnChunks) -> str:
+    """The checksum of a version given column by column, in any chunking."""
     digest = hashlib.sha256(CHECKSUM_FORMAT)
-    digest.update(np.int64(table.num_rows).tobytes())
+    digest.update(np.int64(num_rows).tobytes())
     for field in FILE_SCHEMA:
         digest.update(field.name.encode("utf-8") + b"\0")
-        column = table.column(field.name).combine_chunks() if table.num_rows else pa.array([], field.type)
         if pa.types.is_integer(field.type):
-            values = column.cast(pa.int64()).to_numpy(zero_copy_only=False)
-            digest.update(values.astype("<i8").tobytes())
+            for column in chunks(field.name):
+                digest.update(column.cast(pa.int64()).to_numpy(zero_copy_only=False).astype("<i8").tobytes())
         else:
-            _hash_strings(digest, column)
+            for column in chunks(field.name):
+                digest.update(_lengths(column).astype("<i8").tobytes())
+            for column in chunks(field.name):
+                _hash_bytes(digest, column)
     return digest.hexdigest()
+
+
+def content_checksum(table: pa.Table) -> str:
+    """Checksum of rows already in storage order (sorted by ``order``, ``id``)."""
+    return checksum_of_columns(table.num_rows, lambda name: table.column(name).chunks)

@@ -74,6 +74,85 @@ def write_parquet(fs: LakeFileSystem, rel: str, table: pa.Table) -> FileEntry:
     return FileEntry(path=rel, rows=table.num_rows, bytes=sink.size, sha256=sink.sha256.hexdigest())
 
 
+class VersionWriter:
+    """The data files of one version being written: committed last, or removed.
+
+    Files go under ``version=<n>/`` for the number this writer expects to get;
+    :meth:`commit` makes the version visible by creating its commit record
+    (moving the files to the next free number if another writer won the race).
+    Until then no reader sees the files, and :meth:`abort` removes them.
+    """
+
+    def __init__(self, fs: LakeFileSystem, catalog: Catalog, dataset_id: str):
+        self.fs = fs
+        self.catalog = catalog
+        self.dataset_id = dataset_id
+        self.write_id = uuid.uuid4().hex
+        self.version = catalog.latest_version(dataset_id) + 1
+        self.files: list[FileEntry] = []
+        self._serial = 0
+
+    def path(self, name: str) -> str:
+        return f"{version_dir(self.dataset_id, self.version)}/part-{self.write_id}-{name}.parquet"
+
+    def next_path(self) -> str:
+        """A fresh file path of this write (not yet part of the version)."""
+        self._serial += 1
+        return self.path(f"{self._serial:04d}")
+
+    def write(self, table: pa.Table, rel: str | None = None) -> FileEntry:
+        """Write ``table`` as one data file (no part of the version until :meth:`keep`)."""
+        return write_parquet(self.fs, rel or self.next_path(), table)
+
+    def keep(self, entries: list[FileEntry]) -> None:
+        """Make ``entries`` the version's files, in storage order."""
+        self.files = list(entries)
+
+    def discard(self, entries: list[FileEntry]) -> None:
+        for entry in entries:
+            self.fs.remove(entry.path)
+
+    def abort(self, written: list[FileEntry] = ()) -> None:
+        """Remove every file of this write (``written`` and the kept ones)."""
+        self.discard(list(written) + [e for e in self.files if e not in written])
+        self.files = []
+        self.fs.remove_empty_dirs(version_dir(self.dataset_id, self.version))
+
+    def commit(self, stats: VersionStats, *, message: str = "",
+               parent_version: int | None = None) -> CommitRecord:
+        """Create the commit record of the kept files under the next free number."""
+        record = CommitRecord(
+            dataset_id=self.dataset_id,
+            version=self.version,
+            created_at=utc_now(),
+            message=message,
+            parent_version=parent_version,
+            count=stats.count,
+            source_counts=dict(stats.source_counts),
+            generator_models=list(stats.generator_models),
+            checksum=stats.checksum,
+            files=tuple(self.files),
+            write_id=self.write_id,
+        )
+        for attempt in range(MAX_COMMIT_ATTEMPTS):
+            if self.catalog.try_commit(record):
+                return record
+            # Lost the race: back off a little (jittered, growing) so writers
+            # that keep colliding spread out, then take the next free number.
+            time.sleep(random.uniform(0, 0.002 * min(2 ** attempt, 64)))
+            taken = record.version
+            version = self.catalog.latest_version(self.dataset_id) + 1
+            moved = []
+            for entry in record.files:
+                dst = f"{version_dir(self.dataset_id, version)}/{entry.path.rsplit('/', 1)[-1]}"
+                self.fs.move(entry.path, dst)
+                moved.append(replace(entry, path=dst))
+            self.fs.remove_empty_dirs(version_dir(self.dataset_id, taken))
+            record = replace(record, version=version, files=tuple(moved), created_at=utc_now())
+            self.version, self.files = version, moved
+        raise VersionConflict(self.dataset_id, record.version)
+
+
 def commit_version(
     fs: LakeFileSystem,
     catalog: Catalog,
@@ -89,44 +168,15 @@ def commit_version(
     ``stats`` may be a function: it then runs on a second thread while the
     data files are written (hashing and Parquet encoding both release the GIL).
     """
-    write_id = uuid.uuid4().hex
-    version = catalog.latest_version(dataset_id) + 1
+    writer = VersionWriter(fs, catalog, dataset_id)
     per_file = rows_per_file(table.num_rows)
-    names = [f"part-{write_id}-{i:04d}.parquet" for i in range(max(1, -(-table.num_rows // per_file)))]
+    count = max(1, -(-table.num_rows // per_file))
     with ThreadPoolExecutor(max_workers=PARALLEL_FILES + 1) as pool:
         pending = pool.submit(stats) if callable(stats) else None
-        writes = [pool.submit(write_parquet, fs, f"{version_dir(dataset_id, version)}/{name}",
-                              table.slice(i * per_file, per_file)) for i, name in enumerate(names)]
-        files = [w.result() for w in writes]
+        writes = [pool.submit(writer.write, table.slice(i * per_file, per_file), writer.path(f"{i:04d}"))
+                  for i in range(count)]
+        writer.keep([w.result() for w in writes])
         if pending is not None:
             stats = pending.result()
     assert isinstance(stats, VersionStats)
-    record = CommitRecord(
-        dataset_id=dataset_id,
-        version=version,
-        created_at=utc_now(),
-        message=message,
-        parent_version=parent_version,
-        count=stats.count,
-        source_counts=dict(stats.source_counts),
-        generator_models=list(stats.generator_models),
-        checksum=stats.checksum,
-        files=tuple(files),
-        write_id=write_id,
-    )
-    for attempt in range(MAX_COMMIT_ATTEMPTS):
-        if catalog.try_commit(record):
-            return record
-        # Lost the race: back off a little (jittered, growing) so writers
-        # that keep colliding spread out, then take the next free number.
-        time.sleep(random.uniform(0, 0.002 * min(2 ** attempt, 64)))
-        taken = record.version
-        version = catalog.latest_version(dataset_id) + 1
-        moved = []
-        for entry in record.files:
-            dst = f"{version_dir(dataset_id, version)}/{entry.path.rsplit('/', 1)[-1]}"
-            fs.move(entry.path, dst)
-            moved.append(replace(entry, path=dst))
-        fs.remove_empty_dirs(version_dir(dataset_id, taken))
-        record = replace(record, version=version, files=tuple(moved), created_at=utc_now())
-    raise VersionConflict(dataset_id, record.version)
+    return writer.commit(stats, message=message, parent_version=parent_version)
