@@ -12,6 +12,7 @@ import polars as pl
 from .duck import run
 from .errors import DatasetExists, DatasetNotFound, ValidationError, VersionNotFound
 from .ingest.assemble import assemble_derived, assemble_new, canonical_uuid, validate_defaults
+from .ingest.stream import chunks_of, write_stream
 from .ingest.checksum import content_checksum
 from .query.engine import Engine
 from .query.listquery import DatapointQuery, ListParams
@@ -21,7 +22,7 @@ from .storage.catalog import Catalog, CommitRecord, DatasetRecord
 from .storage import maintenance
 from .storage.checksum import recompute as recompute_checksum
 from .storage.filesystem import LakeFileSystem
-from .storage.writer import commit_version, utc_now
+from .storage.writer import VersionWriter, commit_version, utc_now
 
 DEFAULT_ROOT = os.path.join("data", "lake")
 
@@ -176,15 +177,21 @@ class Lake:
         validate_defaults(source, agent, generator_model)
         if self.catalog.id_for_name(name) is not None:
             raise DatasetExists(name)
-        table, stats = assemble_new(datapoints, source=source, agent=agent, generator_model=generator_model,
-                                    storage_options=self.fs.storage_options)
+        chunks = chunks_of(datapoints, self.fs.storage_options)
+        if chunks is None:
+            table, stats = assemble_new(datapoints, source=source, agent=agent, generator_model=generator_model,
+                                        storage_options=self.fs.storage_options)
         record = DatasetRecord(id=str(uuid.uuid4()), name=name, agent=agent, description=description,
                                created_at=utc_now())
         if not self.catalog.claim_name(name, record.id):
             raise DatasetExists(name)
         try:
             self.catalog.write_dataset(record)
-            commit = commit_version(self.fs, self.catalog, record.id, table, stats, message=message)
+            if chunks is None:
+                commit = commit_version(self.fs, self.catalog, record.id, table, stats, message=message)
+            else:
+                commit = self._commit_stream(record.id, chunks, source=source, agent=agent,
+                                             generator_model=generator_model, message=message)
         except Exception:
             # version 1 never landed: free the name at once rather than after a vacuum
             if self.catalog.latest_version(record.id) == 0:
@@ -204,10 +211,22 @@ class Lake:
             raise ValidationError("message", "must be a string")
         agent = canonical_uuid(agent, "agent")
         validate_defaults(source, agent, generator_model)
+        chunks = chunks_of(datapoints, self.fs.storage_options)
+        if chunks is not None:
+            commit = self._commit_stream(record.id, chunks, source=source, agent=agent or record.agent,
+                                         generator_model=generator_model, message=message)
+            return DatasetVersion(record, commit)
         table, stats = assemble_new(datapoints, source=source, agent=agent or record.agent,
                                     generator_model=generator_model, storage_options=self.fs.storage_options)
         commit = commit_version(self.fs, self.catalog, record.id, table, stats, message=message)
         return DatasetVersion(record, commit)
+
+    def _commit_stream(self, dataset_id: str, chunks: Any, *, source: str, agent: str | None,
+                       generator_model: str | None, message: str) -> CommitRecord:
+        """A version written chunk by chunk (a big Parquet file, a RecordBatchReader)."""
+        writer = VersionWriter(self.fs, self.catalog, dataset_id)
+        stats = write_stream(writer, chunks, source=source, agent=agent, generator_model=generator_model)
+        return writer.commit(stats, message=message)
 
     def derive(self, dataset: str | uuid.UUID, *, from_version: int | None = None, add: Any = (),
                remove_ids: Iterable[Any] = (), replace: Any = (), source: str = "seed",

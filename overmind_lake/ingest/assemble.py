@@ -67,21 +67,28 @@ def stage(con: duckdb.DuckDBPyConnection, datapoints: Any, *, source: str, agent
     return rows, staging.row_label
 
 
+def first_duplicate(con: duckdb.DuckDBPyConnection, relation: str, count: int) -> tuple[int, str] | None:
+    """(row, id) of the first row of ``relation`` (columns ``rowno, id``, ``count``
+    rows) that repeats an earlier row's id, or None when ids are unique."""
+    if one(con, f"SELECT count(DISTINCT id) FROM {relation}")[0] == count:
+        return None
+    return one(con, f"""SELECT rowno, id FROM (
+                          SELECT rowno, id, row_number() OVER (PARTITION BY id ORDER BY rowno) AS n FROM {relation})
+                        WHERE n = 2 ORDER BY rowno LIMIT 1""")
+
+
 def check_unique_ids(con: duckdb.DuckDBPyConnection, rows: pa.Table, label: str, what: str = "") -> None:
     """Reject the first row repeating an earlier row's id."""
     if rows.num_rows < 2:
         return
     con.register("__ids", rows.select(["rowno", "id"]))
     try:
-        if one(con, "SELECT count(DISTINCT id) FROM __ids")[0] == rows.num_rows:
-            return
-        row = one(con, """SELECT rowno, id FROM (
-                            SELECT rowno, id, row_number() OVER (PARTITION BY id ORDER BY rowno) AS n FROM __ids)
-                          WHERE n = 2 ORDER BY rowno LIMIT 1""")
+        row = first_duplicate(con, "__ids", rows.num_rows)
     finally:
         con.unregister("__ids")
-    raise ValidationError("id", f"duplicate id {row[1]}{what} (ids must be unique within a version)",
-                          row=row[0], row_label=label)
+    if row is not None:
+        raise ValidationError("id", f"duplicate id {row[1]}{what} (ids must be unique within a version)",
+                              row=row[0], row_label=label)
 
 
 def finish(data: pa.Table) -> tuple[pa.Table, Callable[[], VersionStats]]:
@@ -105,7 +112,7 @@ def version_stats(data: pa.Table) -> VersionStats:
                         checksum=content_checksum(data))
 
 
-def _with_default_order(rows: pa.Table, first: int = 0, label: str = "row") -> pa.Table:
+def with_default_order(rows: pa.Table, first: int = 0, label: str = "row") -> pa.Table:
     """``order`` where given, else ``first`` + the row's position (which must
     not pass the largest order: a derive after a row at the maximum cannot
     place rows without an order)."""
@@ -130,7 +137,7 @@ def assemble_new(datapoints: Any, *, source: str, agent: str | None, generator_m
         rows, label = stage(con, datapoints, source=source, agent=agent,
                             generator_model=generator_model, storage_options=storage_options)
         check_unique_ids(con, rows, label)
-        return finish(_with_default_order(rows))
+        return finish(with_default_order(rows))
     finally:
         con.close()
 
@@ -197,7 +204,7 @@ def assemble_derived(base_files: Sequence[str], *, add: Any, remove_ids: Sequenc
         except ValidationError as exc:
             raise _in_derive(exc, "add") from None
         next_order = (pc.max(base.column("order")).as_py() + 1) if base.num_rows else 0
-        added = _with_default_order(added, next_order, add_label)
+        added = with_default_order(added, next_order, add_label)
         if added.num_rows:
             clash = pc.is_in(added.column("id"), value_set=base.column("id")).to_numpy(zero_copy_only=False)
             kept_clash = clash & ~pc.is_in(added.column("id"), value_set=removed_arr).to_numpy(zero_copy_only=False)

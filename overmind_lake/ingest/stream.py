@@ -1,0 +1,225 @@
+"""Writing a version too big to hold in memory, one chunk at a time.
+
+A big Parquet file or an Arrow ``RecordBatchReader`` is read in chunks of
+``CHUNK_ROWS`` rows. Each chunk goes through the same staging, validation
+and defaults as an in-memory write (assemble.py), is sorted by ``order, id``
+and written as one data file of the version, while the next chunk is being
+validated. Row numbers in errors count from the start of the input.
+
+Afterwards, over the written files (bounded memory, DuckDB spilling to disk
+where it must):
+
+* ids are checked unique across chunks (DuckDB over a side file of
+  ``id, row`` per chunk, kept in a local temporary directory);
+* when the chunks' key ranges overlap, DuckDB merges the files into storage
+  order — chunks that arrive in order, the common case, are kept as they are;
+* the content checksum is computed file by file, column by column, and equals
+  the one an in-memory write of the same rows gets.
+
+Any error removes every file written; no commit record is made, so no reader
+ever saw them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Iterable, Iterator
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..duck import run
+from ..errors import ValidationError
+from ..schema import FILE_SCHEMA, SOURCES
+from ..storage.catalog import FileEntry
+from ..storage.filesystem import LakeFileSystem
+from ..storage.writer import VersionStats, VersionWriter
+from .assemble import with_default_order, connect, finish, first_duplicate, stage
+from .checksum import checksum_of_columns
+
+#: Rows validated and written at a time (about 1 GB of working memory for
+#: rows of a few hundred bytes of JSON).
+CHUNK_ROWS = 1_000_000
+#: A Parquet file with more rows than this is written chunk by chunk.
+STREAM_MIN_ROWS = 2_000_000
+#: DuckDB's memory for the cross-chunk checks and the merge; it spills beyond.
+DUCKDB_MEMORY = "4GB"
+
+_COLUMNS = ", ".join(f'"{f.name}"' for f in FILE_SCHEMA)
+
+
+def chunks_of(datapoints: Any, storage_options: dict[str, Any] | None = None) -> Iterator[pa.Table] | None:
+    """The input as a stream of Arrow chunks, or None when it is small enough
+    (or of a kind) to be written in memory."""
+    if isinstance(datapoints, pa.RecordBatchReader):
+        return _rechunk(datapoints)
+    if isinstance(datapoints, (str, os.PathLike)) and os.fspath(datapoints).lower().endswith(".parquet"):
+        import fsspec
+
+        path = os.fspath(datapoints)
+        try:
+            with fsspec.open(path, "rb", **(storage_options or {})) as fh:
+                rows = pq.ParquetFile(fh).metadata.num_rows
+        except (FileNotFoundError, pa.ArrowInvalid):
+            return None  # the in-memory path reports it
+        if rows > STREAM_MIN_ROWS:
+            return _parquet_chunks(path, storage_options)
+    return None
+
+
+def _parquet_chunks(path: str, storage_options: dict[str, Any] | None) -> Iterator[pa.Table]:
+    import fsspec
+
+    with fsspec.open(path, "rb", **(storage_options or {})) as fh:
+        for batch in pq.ParquetFile(fh).iter_batches(batch_size=CHUNK_ROWS):
+            yield pa.Table.from_batches([batch])
+
+
+def _rechunk(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.Table]:
+    pending: list[pa.RecordBatch] = []
+    size = 0
+    for batch in batches:
+        pending.append(batch)
+        size += batch.num_rows
+        while size >= CHUNK_ROWS:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, CHUNK_ROWS)
+            rest = table.slice(CHUNK_ROWS)
+            pending, size = rest.to_batches(), rest.num_rows
+    if size or not pending:
+        yield pa.Table.from_batches(pending) if pending else pa.table({})
+
+
+def _shifted(error: ValidationError, offset: int) -> ValidationError:
+    row = None if error.row is None else error.row + offset
+    return ValidationError(error.field, error.rule, row=row, row_label=error.row_label)
+
+
+class _Tally:
+    """Per-source counts and generator models, summed over chunks."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.sources = {s: 0 for s in SOURCES}
+        self.models: set[str] = set()
+
+    def add(self, data: pa.Table) -> None:
+        self.count += data.num_rows
+        if data.num_rows:
+            for item in pc.value_counts(data.column("source").combine_chunks()).to_pylist():
+                self.sources[item["values"]] += item["counts"]
+        self.models.update(pc.unique(pc.drop_null(data.column("generator_model").combine_chunks())).to_pylist())
+
+
+def _key(data: pa.Table, i: int) -> tuple[int, str]:
+    return data.column("order")[i].as_py(), data.column("id")[i].as_py()
+
+
+def write_stream(writer: VersionWriter, chunks: Iterable[pa.Table], *, source: str, agent: str | None,
+                 generator_model: str | None) -> VersionStats:
+    """Validate and write ``chunks`` as ``writer``'s version; its stats.
+
+    On any error every file written is removed and the error is raised.
+    """
+    con = connect()
+    scratch = tempfile.mkdtemp(prefix="overmind-lake-stream-")
+    run(con, f"SET memory_limit = '{DUCKDB_MEMORY}'")
+    run(con, "SET temp_directory = '%s'" % scratch.replace("'", "''"))
+    if not writer.fs.is_local:
+        con.register_filesystem(writer.fs.fs)
+    written: list[FileEntry] = []
+    tally = _Tally()
+    ranges: list[tuple[tuple[int, str], tuple[int, str]]] = []
+    label = "row"
+    def write(data: pa.Table) -> None:
+        written.append(writer.write(data))  # (one writer thread: files stay in order)
+
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending: Future | None = None
+            offset = 0
+            for chunk in chunks:
+                try:
+                    rows, label = stage(con, chunk, source=source, agent=agent, generator_model=generator_model)
+                    rows = with_default_order(rows, first=offset, label=label)
+                except ValidationError as exc:
+                    raise _shifted(exc, offset) from None
+                ids = rows.select(["id"]).append_column("rowno", pc.add(rows.column("rowno"), offset))
+                pq.write_table(ids, os.path.join(scratch, f"ids-{offset:015d}.parquet"), compression="none")
+                data, _ = finish(rows)
+                del rows
+                if data.num_rows:
+                    tally.add(data)
+                    ranges.append((_key(data, 0), _key(data, data.num_rows - 1)))
+                    if pending is not None:
+                        pending.result()
+                    pending = pool.submit(write, data)
+                offset += chunk.num_rows
+            if pending is not None:
+                pending.result()
+        _check_unique(con, scratch, tally.count, label)
+        in_order = all(a[1] < b[0] for a, b in zip(ranges, ranges[1:]))
+        if in_order:
+            writer.keep(written)
+        else:
+            writer.keep(_merge(con, writer, written))
+            writer.discard(written)
+        checksum = _checksum(writer.fs, writer.files, tally.count)
+    except BaseException:
+        writer.abort(written)
+        raise
+    finally:
+        con.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+    return VersionStats(count=tally.count, source_counts=tally.sources, generator_models=sorted(tally.models),
+                        checksum=checksum)
+
+
+def _check_unique(con: duckdb.DuckDBPyConnection, scratch: str, count: int, label: str) -> None:
+    if count < 2:
+        return
+    pattern = os.path.join(scratch, "ids-*.parquet").replace("'", "''")
+    relation = f"read_parquet('{pattern}')"
+    row = first_duplicate(con, relation, count)
+    if row is not None:
+        raise ValidationError("id", f"duplicate id {row[1]} (ids must be unique within a version)",
+                              row=row[0], row_label=label)
+
+
+def _merge(con: duckdb.DuckDBPyConnection, writer: VersionWriter, files: list[FileEntry]) -> list[FileEntry]:
+    """The rows of ``files`` rewritten in storage order (DuckDB sorts, spilling
+    to disk beyond its memory limit), ``CHUNK_ROWS`` rows per file."""
+    uris = [writer.fs.uri(f.path) for f in files]
+    relation = con.sql(f'SELECT {_COLUMNS} FROM read_parquet($files) ORDER BY "order", id', params={"files": uris})
+    merged: list[FileEntry] = []
+    reader = relation.to_arrow_reader(batch_size=64 * 1024)
+    try:
+        batch: list[pa.RecordBatch] = []
+        size = 0
+        for b in reader:
+            batch.append(b)
+            size += b.num_rows
+            if size >= CHUNK_ROWS:
+                merged.append(writer.write(pa.Table.from_batches(batch)))
+                batch, size = [], 0
+        if batch:
+            merged.append(writer.write(pa.Table.from_batches(batch)))
+    except BaseException:
+        writer.discard(merged)
+        raise
+    return merged
+
+
+def _checksum(fs: LakeFileSystem, files: list[FileEntry], count: int) -> str:
+    def chunks(name: str) -> Iterator[pa.Array]:
+        for entry in files:
+            with (open(fs.uri(entry.path), "rb") if fs.is_local else fs.fs.open(fs.uri(entry.path), "rb")) as fh:
+                for batch in pq.ParquetFile(fh).iter_batches(batch_size=64 * 1024, columns=[name]):
+                    yield batch.column(0)
+
+    return checksum_of_columns(count, chunks)

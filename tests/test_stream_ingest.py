@@ -1,0 +1,134 @@
+"""Big inputs written chunk by chunk (ingest/stream.py): same version as an
+in-memory write of the same rows, errors numbered from the input's start,
+nothing left behind on failure. Chunks are made tiny so the tests exercise
+many of them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from overmind_lake import Lake, ValidationError
+from overmind_lake.ingest import stream
+
+from conftest import make_rows
+
+N = 50
+
+
+@pytest.fixture(autouse=True)
+def tiny_chunks(monkeypatch):
+    monkeypatch.setattr(stream, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(stream, "STREAM_MIN_ROWS", 10)
+
+
+def arrow_rows(n: int = N, *, order=None, ids=None) -> pa.Table:
+    rows = make_rows(n)
+    for i, row in enumerate(rows):
+        row["id"] = ids[i] if ids else str(uuid.UUID(int=i + 1))
+        for field in ("input", "expected_output", "tags"):
+            row[field] = json.dumps(row[field])
+        if order is not None:
+            row["order"] = order(i)
+    return pa.Table.from_pylist(rows)
+
+
+def write_parquet(table: pa.Table, path: Path) -> str:
+    pq.write_table(table, path)
+    return str(path)
+
+
+def data_files(lake_root: Path, dataset_id: str) -> list[Path]:
+    return sorted((lake_root / f"dataset_id={dataset_id}").rglob("*.parquet"))
+
+
+def same_version(lake: Lake, a: str, b: str) -> None:
+    va, vb = lake.versions(a).row(0, named=True), lake.versions(b).row(0, named=True)
+    for key in ("count", "checksum", "source_counts", "generator_models"):
+        assert va[key] == vb[key], key
+    ra = lake.datapoints(a).to_polars().drop("dataset_id")
+    rb = lake.datapoints(b).to_polars().drop("dataset_id")
+    assert ra.equals(rb)
+
+
+def test_parquet_in_order_is_streamed_and_equals_in_memory(lake, tmp_path):
+    table = arrow_rows()
+    streamed = lake.create_dataset("streamed", write_parquet(table, tmp_path / "in.parquet")).dataset_id
+    in_memory = lake.create_dataset("in-memory", table).dataset_id
+    same_version(lake, streamed, in_memory)
+    # one file per chunk of 7 rows: the chunks arrived in order and were kept
+    assert len(lake.commits(streamed)[0].files) == -(-N // 7)
+    assert len(data_files(tmp_path / "lake", streamed)) == -(-N // 7)
+    assert lake.datapoints(streamed).to_polars()["order"].to_list() == list(range(N))
+    assert lake.verify(streamed) == []
+
+
+def test_overlapping_chunks_are_merged_into_storage_order(lake, tmp_path):
+    table = arrow_rows(order=lambda i: (i * 17) % N)  # every chunk spans the whole key range
+    streamed = lake.create_dataset("streamed", write_parquet(table, tmp_path / "in.parquet")).dataset_id
+    in_memory = lake.create_dataset("in-memory", table).dataset_id
+    same_version(lake, streamed, in_memory)
+    orders = lake.datapoints(streamed).to_polars()["order"].to_list()
+    assert orders == sorted(orders)
+    # the chunk files were replaced by the merged ones
+    record = lake.commits(streamed)[0]
+    assert sorted(Path(f.path).name for f in record.files) == [p.name for p in data_files(tmp_path / "lake", streamed)]
+    assert lake.datapoints(streamed, ordering="order").page(page="last", page_size=7)["results"][-1]["order"] == N - 1
+    assert lake.verify(streamed) == []
+
+
+def test_record_batch_reader_in_small_batches(lake):
+    table = arrow_rows()
+    reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=3))
+    ds = lake.create_dataset("d", arrow_rows().slice(0, 1)).dataset_id
+    lake.add_version(ds, reader, message="from a reader")
+    in_memory = lake.create_dataset("in-memory", table).dataset_id
+    va = lake.versions(ds).row(1, named=True)
+    vb = lake.versions(in_memory).row(0, named=True)
+    assert (va["version"], va["message"], va["count"], va["checksum"]) == (2, "from a reader", N, vb["checksum"])
+
+
+def test_default_order_counts_from_the_start_of_the_input(lake, tmp_path):
+    table = arrow_rows().drop_columns(["id"])
+    ds = lake.create_dataset("d", write_parquet(table, tmp_path / "in.parquet")).dataset_id
+    frame = lake.datapoints(ds).to_polars()
+    assert frame["order"].to_list() == list(range(N))
+    assert frame["input"].map_elements(lambda s: json.loads(s)["n"], return_dtype=int).to_list() == list(range(N))
+
+
+def test_invalid_row_in_a_later_chunk_names_its_row_and_leaves_nothing(lake, tmp_path):
+    table = arrow_rows()
+    ids = table.column("id").to_pylist()
+    ids[23] = "not-a-uuid"
+    table = table.set_column(table.schema.get_field_index("id"), "id", pa.array(ids))
+    ds = lake.create_dataset("d", arrow_rows().slice(0, 2)).dataset_id
+    before = data_files(tmp_path / "lake", ds)
+    with pytest.raises(ValidationError) as exc:
+        lake.add_version(ds, write_parquet(table, tmp_path / "in.parquet"))
+    assert (exc.value.row, exc.value.field) == (23, "id")
+    assert lake.versions(ds)["version"].to_list() == [1]
+    assert data_files(tmp_path / "lake", ds) == before
+
+
+def test_duplicate_id_across_chunks_names_the_second_row(lake, tmp_path):
+    ids = [str(uuid.UUID(int=i + 1)) for i in range(N)]
+    ids[40] = ids[3]
+    ids[45] = ids[44]
+    table = arrow_rows(ids=ids)
+    with pytest.raises(ValidationError) as exc:
+        lake.create_dataset("d", write_parquet(table, tmp_path / "in.parquet"))
+    assert exc.value.row == 40 and ids[3] in str(exc.value)
+    # the name was released and no data file of the failed write remains
+    assert lake.datasets().height == 0
+    assert list((tmp_path / "lake").rglob("*.parquet")) == []
+
+
+def test_small_parquet_files_are_written_in_memory(lake, tmp_path):
+    path = write_parquet(arrow_rows(9), tmp_path / "in.parquet")
+    ds = lake.create_dataset("d", path).dataset_id
+    assert len(lake.commits(ds)[0].files) == 1
