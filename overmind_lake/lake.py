@@ -13,7 +13,7 @@ from .duck import run
 from .errors import DatasetExists, DatasetNotFound, ValidationError, VersionNotFound
 from .ingest.assemble import assemble_derived, assemble_new, canonical_uuid, validate_defaults
 from .ingest.stream import chunks_of, write_stream
-from .ingest.checksum import content_checksum
+from .ingest.checksum import checksum_of_columns
 from .query.engine import Engine
 from .query.listquery import DatapointQuery, ListParams
 from .query.views import datapoints_relation_sql, diff as diff_versions
@@ -285,12 +285,12 @@ class Lake:
         altered file, or rows that no longer match the version's checksum.
         """
         ids = None if dataset is None else [self.dataset(dataset).id]
-        return maintenance.verify(self.fs, self.catalog, content_checksum, ids)
+        return maintenance.verify(self.fs, self.catalog, checksum_of_columns, ids)
 
     def recompute_checksum(self, dataset: str | uuid.UUID, version: int | None = None) -> str:
         """The checksum of a version's rows as stored now (compare with ``versions()``)."""
         commit = self._commit(self.dataset(dataset).id, version)
-        return recompute_checksum(self.fs, commit, content_checksum)[1]
+        return recompute_checksum(self.fs, commit, checksum_of_columns)[1]
 
     def vacuum(self, older_than: float = 3600) -> list[str]:
         """Remove files no commit names, older than ``older_than`` seconds; the removed paths."""

@@ -11,13 +11,13 @@ file splits do not change any of that, and no per-row Python runs.
 from __future__ import annotations
 
 import hashlib
-from typing import Callable, Iterable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..schema import FILE_SCHEMA
+from ..storage.checksum import ColumnChunks
 
 CHECKSUM_FORMAT = b"overmind-lake-checksum-v1"
 
@@ -41,13 +41,9 @@ def _hash_bytes(digest: "hashlib._Hash", column: pa.Array) -> None:
         digest.update(memoryview(data)[offsets[0]:offsets[-1]])
 
 
-#: ``chunks(name)`` -> the arrays of one column, in storage order. Called
-#: twice per string column (its lengths are hashed before its bytes).
-ColumnChunks = Callable[[str], Iterable[pa.Array]]
-
-
 def checksum_of_columns(num_rows: int, chunks: ColumnChunks) -> str:
-    """The checksum of a version given column by column, in any chunking."""
+    """The checksum of a version given column by column, in any chunking
+    (``chunks`` is called twice per string column: lengths, then bytes)."""
     digest = hashlib.sha256(CHECKSUM_FORMAT)
     digest.update(np.int64(num_rows).tobytes())
     for field in FILE_SCHEMA:

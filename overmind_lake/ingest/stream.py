@@ -37,7 +37,7 @@ from ..duck import run
 from ..errors import ValidationError
 from ..schema import FILE_SCHEMA, SOURCES
 from ..storage.catalog import FileEntry
-from ..storage.filesystem import LakeFileSystem
+from ..storage.checksum import column_chunks
 from ..storage.writer import VersionStats, VersionWriter
 from .assemble import with_default_order, connect, finish, first_duplicate, stage
 from .checksum import checksum_of_columns
@@ -169,7 +169,7 @@ def write_stream(writer: VersionWriter, chunks: Iterable[pa.Table], *, source: s
         else:
             writer.keep(_merge(con, writer, written))
             writer.discard(written)
-        checksum = _checksum(writer.fs, writer.files, tally.count)
+        checksum = checksum_of_columns(tally.count, column_chunks(writer.fs, writer.files))
     except BaseException:
         writer.abort(written)
         raise
@@ -213,13 +213,3 @@ def _merge(con: duckdb.DuckDBPyConnection, writer: VersionWriter, files: list[Fi
         writer.discard(merged)
         raise
     return merged
-
-
-def _checksum(fs: LakeFileSystem, files: list[FileEntry], count: int) -> str:
-    def chunks(name: str) -> Iterator[pa.Array]:
-        for entry in files:
-            with (open(fs.uri(entry.path), "rb") if fs.is_local else fs.fs.open(fs.uri(entry.path), "rb")) as fh:
-                for batch in pq.ParquetFile(fh).iter_batches(batch_size=64 * 1024, columns=[name]):
-                    yield batch.column(0)
-
-    return checksum_of_columns(count, chunks)

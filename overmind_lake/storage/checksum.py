@@ -2,54 +2,64 @@
 
 The checksum function itself belongs to the write path (``ingest``), which
 sits above storage; it is passed in, so ``verify`` recomputes exactly what the
-writer computed, and this module never imports upward.
+writer computed, and this module never imports upward. The version's files
+are read file by file, one column at a time (a commit record lists them in
+storage order), so a version of any size is checked in bounded memory.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterable, Iterator, Sequence
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..schema import FILE_SCHEMA
-from .catalog import CommitRecord
+from .catalog import CommitRecord, FileEntry
 from .filesystem import LakeFileSystem
 
-#: ``content_checksum(rows) -> hex digest`` of rows in storage order.
-ChecksumFn = Callable[[pa.Table], str]
+#: ``chunks(name)`` -> the arrays of one column in storage order.
+ColumnChunks = Callable[[str], Iterable[pa.Array]]
+#: ``checksum_of_columns(num_rows, chunks) -> hex digest`` (the writer's).
+ChecksumFn = Callable[[int, ColumnChunks], str]
+
+BATCH_ROWS = 64 * 1024
 
 
-def read_rows(fs: LakeFileSystem, commit: CommitRecord) -> pa.Table:
-    """Every row of a committed version, in storage order (``order``, ``id``).
+def _open(fs: LakeFileSystem, entry: FileEntry):
+    path = fs.path(entry.path)
+    return open(path, "rb") if fs.is_local else fs.fs.open(path, "rb")
+
+
+def column_chunks(fs: LakeFileSystem, files: Sequence[FileEntry]) -> ColumnChunks:
+    """A reader of one column at a time of ``files``, in their order.
 
     Raises FileNotFoundError or a Parquet error for a missing or damaged file.
     """
-    tables = []
-    for entry in commit.files:
-        path = fs.path(entry.path)
-        if fs.is_local:
-            table = pq.read_table(path, schema=FILE_SCHEMA)
-        else:
-            with fs.fs.open(path, "rb") as fh:
-                table = pq.read_table(fh, schema=FILE_SCHEMA)
-        tables.append(table.select([f.name for f in FILE_SCHEMA]))
-    if not tables:
-        return FILE_SCHEMA.empty_table()
-    rows = pa.concat_tables(tables)
-    if rows.num_rows > 1:
-        rows = rows.take(pc.sort_indices(rows, sort_keys=[("order", "ascending"), ("id", "ascending")]))
-    return rows
+    def chunks(name: str) -> Iterator[pa.Array]:
+        for entry in files:
+            with _open(fs, entry) as fh:
+                for batch in pq.ParquetFile(fh).iter_batches(batch_size=BATCH_ROWS, columns=[name]):
+                    yield batch.column(0)
+
+    return chunks
 
 
-def recompute(fs: LakeFileSystem, commit: CommitRecord, content_checksum: ChecksumFn) -> tuple[int, str]:
+def row_count(fs: LakeFileSystem, files: Sequence[FileEntry]) -> int:
+    """Rows in ``files`` according to their Parquet footers."""
+    total = 0
+    for entry in files:
+        with _open(fs, entry) as fh:
+            total += pq.ParquetFile(fh).metadata.num_rows
+    return total
+
+
+def recompute(fs: LakeFileSystem, commit: CommitRecord, checksum_of_columns: ChecksumFn) -> tuple[int, str]:
     """(row count, checksum) of ``commit``'s rows as they are stored now."""
-    rows = read_rows(fs, commit)
-    return rows.num_rows, content_checksum(rows)
+    count = row_count(fs, commit.files)
+    return count, checksum_of_columns(count, column_chunks(fs, commit.files))
 
 
-def check(fs: LakeFileSystem, commit: CommitRecord, content_checksum: ChecksumFn) -> bool:
+def check(fs: LakeFileSystem, commit: CommitRecord, checksum_of_columns: ChecksumFn) -> bool:
     """True when the stored rows still match the commit record's count and checksum."""
-    count, digest = recompute(fs, commit, content_checksum)
+    count, digest = recompute(fs, commit, checksum_of_columns)
     return count == commit.count and digest == commit.checksum

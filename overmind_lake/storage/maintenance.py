@@ -42,7 +42,7 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def verify_version(fs: LakeFileSystem, commit: CommitRecord, content_checksum: ChecksumFn) -> list[str]:
+def verify_version(fs: LakeFileSystem, commit: CommitRecord, checksum_of_columns: ChecksumFn) -> list[str]:
     """Problems with one committed version's files and rows ([] when healthy)."""
     where = f"dataset {commit.dataset_id} version {commit.version}"
     problems = []
@@ -61,7 +61,7 @@ def verify_version(fs: LakeFileSystem, commit: CommitRecord, content_checksum: C
     if problems:
         return problems
     try:
-        count, digest = checksum.recompute(fs, commit, content_checksum)
+        count, digest = checksum.recompute(fs, commit, checksum_of_columns)
     except Exception as exc:  # noqa: BLE001 - any read failure is a finding, not a crash
         return [f"{where}: unreadable: {str(exc).splitlines()[0]}"]
     if count != commit.count:
@@ -72,7 +72,7 @@ def verify_version(fs: LakeFileSystem, commit: CommitRecord, content_checksum: C
 
 
 def verify_dataset(fs: LakeFileSystem, catalog: Catalog, dataset_id: str,
-                   content_checksum: ChecksumFn) -> list[str]:
+                   checksum_of_columns: ChecksumFn) -> list[str]:
     """Problems with every committed version of one dataset."""
     stored = committed_versions(fs, dataset_id)
     if not stored:
@@ -98,20 +98,20 @@ def verify_dataset(fs: LakeFileSystem, catalog: Catalog, dataset_id: str,
             problems.append(f"dataset {dataset_id} version {version}: {path}: names dataset "
                             f"{commit.dataset_id} version {commit.version}")
             continue
-        problems.extend(verify_version(fs, commit, content_checksum))
+        problems.extend(verify_version(fs, commit, checksum_of_columns))
     return problems
 
 
-def verify(fs: LakeFileSystem, catalog: Catalog, content_checksum: ChecksumFn,
+def verify(fs: LakeFileSystem, catalog: Catalog, checksum_of_columns: ChecksumFn,
            dataset_ids: Iterable[str] | None = None) -> list[str]:
     """Problems found in ``dataset_ids`` (default: every dataset); [] means healthy.
 
-    ``content_checksum`` is the writer's checksum of rows in storage order.
+    ``checksum_of_columns`` is the writer's checksum of rows in storage order.
     """
     ids = catalog.dataset_ids() if dataset_ids is None else list(dataset_ids)
     problems = []
     for dataset_id in ids:
-        problems.extend(verify_dataset(fs, catalog, dataset_id, content_checksum))
+        problems.extend(verify_dataset(fs, catalog, dataset_id, checksum_of_columns))
     return problems
 
 
