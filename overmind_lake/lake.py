@@ -205,6 +205,8 @@ class Lake:
         """Write ``datapoints`` as the dataset's next version.
 
         ``agent`` is the rows' default agent (default: the dataset's agent).
+        A big Parquet file or a ``RecordBatchReader`` is written chunk by
+        chunk, in bounded memory (see ingest/stream.py).
         """
         record = self.dataset(dataset)
         if not isinstance(message, str):
