@@ -35,6 +35,18 @@ def from_records(rows: Iterable[Any]) -> Staging:
     return Staging("typed", typed_from_dicts(list(rows)))
 
 
+#: Bytes a blank line can start with (RE2's ``\s``, and \v to be safe).
+_SPACE_BYTES = np.frombuffer(b" \t\n\r\f\v", dtype=np.uint8)
+
+
+def _newlines(data: bytes, block: int = 1 << 20) -> np.ndarray:
+    """Positions of every ``\\n`` in ``data``, found block by block (a block's
+    mask stays in cache; no copy of the text)."""
+    view = np.frombuffer(data, dtype=np.uint8)
+    found = [np.flatnonzero(view[s:s + block] == 10) + s for s in range(0, len(view), block)]
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+
 def _from_jsonl(data: bytes) -> Staging:
     """Lines of a JSONL file as an Arrow array over the file's own bytes.
 
@@ -51,15 +63,25 @@ def _from_jsonl(data: bytes) -> Staging:
             except UnicodeDecodeError:
                 raise ValidationError(None, "not valid UTF-8", row=no, row_label="line") from None
         raise
-    pieces = data.split(b"\n")
-    lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
-    offsets = np.zeros(len(pieces) + 1, dtype=np.int64)
-    np.cumsum(lengths + 1, out=offsets[1:])
-    offsets[-1] = len(data)  # the last piece has no newline after it
-    lines = pa.LargeStringArray.from_buffers(len(pieces), pa.py_buffer(offsets), pa.py_buffer(data))
-    # blank lines are skipped but keep their number
-    blank = pc.match_substring_regex(lines, r"^\s*$").to_numpy(zero_copy_only=False)
-    rownos = np.arange(1, len(pieces) + 1, dtype=np.int64)
+    ends = _newlines(data)
+    count = len(ends) + 1  # the text after the last newline is a line too (maybe empty)
+    offsets = np.empty(count + 1, dtype=np.int64)
+    offsets[0] = 0
+    offsets[1:-1] = ends + 1
+    offsets[-1] = len(data)
+    lines = pa.LargeStringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(data))
+    # blank lines are skipped but keep their number; only a line that is
+    # empty or starts with whitespace can be blank
+    starts = offsets[:-1]
+    maybe = starts == len(data)  # an empty last line
+    inside = np.flatnonzero(~maybe)
+    maybe[inside] = np.isin(np.frombuffer(data, dtype=np.uint8)[starts[inside]], _SPACE_BYTES)
+    candidates = np.flatnonzero(maybe)
+    blank = np.zeros(count, dtype=bool)
+    if len(candidates):
+        found = pc.match_substring_regex(lines.take(pa.array(candidates)), r"^\s*$")
+        blank[candidates] = found.to_numpy(zero_copy_only=False)
+    rownos = np.arange(1, count + 1, dtype=np.int64)
     while len(blank) and blank[-1]:  # trailing blank lines (the usual final newline): a free slice
         blank, lines, rownos = blank[:-1], lines.slice(0, len(lines) - 1), rownos[:-1]
     if blank.any():
