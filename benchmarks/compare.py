@@ -5,12 +5,12 @@
 
 Steps: build (or reuse, under benchmarks/out/) the deterministic corpus as a
 lake; start a throwaway PostgreSQL 15 and load the same rows; check that
-every query gives the same page in both systems; then run the queries
-interleaved — PostgreSQL, ``Lake.datapoints(...).page()``, ``page_json()``
-and the HTTP server (if ``overmind_lake.server`` exists) — for several
-rounds and print median ms per query × system with the ratio to PostgreSQL
-(``12.0x`` = 12 times faster than PostgreSQL). Then ingest throughput,
-storage bytes, and (``--curve``) the cost curve at growing dataset sizes.
+every query gives the same page in both systems; then run the queries on
+PostgreSQL, ``Lake.datapoints(...).page()``, ``page_json()`` and the HTTP
+server in interleaved rounds (``--interleave``: the systems take turns every
+round, or every request) and print median ms per query × system with the
+ratio to PostgreSQL (``12.0x`` = 12 times faster than PostgreSQL). Then ingest
+throughput, storage bytes, and the cost curve at growing dataset sizes.
 """
 
 from __future__ import annotations
@@ -172,8 +172,15 @@ def _free_port() -> int:
 # -- the comparison ------------------------------------------------------------------
 
 def run_queries(queries: list[Query], ids: dict[str, str], lake, baseline: PgBaseline, http: HttpTarget | None,
-                rounds: int, log=print) -> list[str]:
-    """Resolve pages, check equivalence, then time everything interleaved. Returns system names."""
+                rounds: int, log=print, interleave: str = "round") -> list[str]:
+    """Resolve pages, check equivalence, then time everything interleaved. Returns system names.
+
+    ``interleave="round"``: in every round each system runs all the queries in
+    turn (who goes first rotates), so a system is timed while serving its own
+    workload, as it would be on its own server; ``"request"`` alternates the
+    systems on every request, so each one also pays for the caches the other
+    has just evicted (on this 2-core machine, a heavy PostgreSQL request
+    leaves the next lake request 1.5-2.5x slower than back to back)."""
     for q in queries:
         ds = ids[q.dataset]
         q.count = baseline.page(ds, q.params, 1, PAGE_SIZE)["count"]
@@ -214,14 +221,23 @@ def run_queries(queries: list[Query], ids: dict[str, str], lake, baseline: PgBas
     names = list(systems)
     for r in range(rounds):
         t_round = time.perf_counter()
-        for i, q in enumerate(queries):
-            order = names[(r + i) % len(names):] + names[:(r + i) % len(names)]  # rotate who goes first
-            for name in order:
-                t0 = time.perf_counter()
-                systems[name](q)
-                q.times[name].append(time.perf_counter() - t0)
+        if interleave == "request":
+            for i, q in enumerate(queries):
+                order = names[(r + i) % len(names):] + names[:(r + i) % len(names)]  # rotate who goes first
+                for name in order:
+                    _time(systems[name], q, name)
+        else:  # each system runs every query in turn, the systems' turns rotating round by round
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                for q in queries:
+                    _time(systems[name], q, name)
         log(f"  round {r + 1}/{rounds} in {time.perf_counter() - t_round:.1f} s")
     return names
+
+
+def _time(fn: Callable[[Query], Any], q: Query, name: str) -> None:
+    t0 = time.perf_counter()
+    fn(q)
+    q.times[name].append(time.perf_counter() - t0)
 
 
 def print_table(queries: list[Query], names: list[str], out=print) -> None:
@@ -354,13 +370,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="default (10x500000+50x2000), small, tiny, or VERSIONSxROWS[+DATASETSxROWS]")
     ap.add_argument("--rounds", type=int, default=7, help="timed rounds per query and system (default 7)")
     ap.add_argument("--http", choices=("auto", "subprocess", "asgi", "off"), default="auto")
+    ap.add_argument("--interleave", choices=("round", "request"), default="round",
+                    help="alternate the systems every round (default) or every request")
     ap.add_argument("--no-ingest", action="store_true", help="skip the ingest throughput measurement")
     ap.add_argument("--ingest-rows", type=int, default=500_000)
     ap.add_argument("--ingest-repeats", type=int, default=3)
-    ap.add_argument("--curve", action="store_true", help="also measure the cost curve")
+    ap.add_argument("--curve", action=argparse.BooleanOptionalAction, default=None,
+                    help="measure the cost curve (default: on at the default scale only)")
     ap.add_argument("--curve-sizes", default="500000,5000000,20000000")
-    ap.add_argument("--curve-pg-max", type=int, default=5_000_000,
-                    help="load PostgreSQL for curve sizes up to this many rows (default 5,000,000)")
+    ap.add_argument("--curve-pg-max", type=int, default=500_000,
+                    help="load PostgreSQL for curve sizes up to this many rows (default 500,000)")
     ap.add_argument("--reuse-lake", choices=("auto", "always", "never"), default="auto",
                     help="cached corpus lake: auto = reuse while the lake's write path is unchanged (default)")
     ap.add_argument("--json", metavar="PATH", help="also write the measurements as JSON")
@@ -385,8 +404,8 @@ def main(argv: list[str] | None = None) -> int:
             load_s = load_corpus(
                 baseline, ((ids[p.name], p.name, p.version, p.table(scale)) for p in parts(scale)), log=log)
             pg_bytes = baseline.storage_bytes()
-            log(f"timing {len(queries)} queries x {args.rounds} rounds (interleaved)")
-            names = run_queries(queries, ids, lake, baseline, http, args.rounds, log=log)
+            log(f"timing {len(queries)} queries x {args.rounds} rounds (interleaved by {args.interleave})")
+            names = run_queries(queries, ids, lake, baseline, http, args.rounds, log=log, interleave=args.interleave)
             baseline.close()
     finally:
         http.close()
@@ -394,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     out = print
     out("")
     out(f"# overmind_lake vs the hosted stack — corpus {scale.key} ({scale.total_rows:,} datapoints)")
-    out(f"median of {args.rounds} interleaved rounds, page_size={PAGE_SIZE}, count + page + JSON body included; "
+    out(f"median of {args.rounds} rounds interleaved by {args.interleave}, page_size={PAGE_SIZE}, count + page + JSON body included; "
         f"'vs PG' = PostgreSQL ms / system ms (higher is better)")
     out(f"systems: postgres = PostgreSQL 15 answering as DRF + django-filter (COUNT(*) + ORDER BY/LIMIT/OFFSET, "
         f"json.dumps); lake.page = Lake.datapoints(...).page() -> dict; lake.page_json -> bytes; "
@@ -421,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
         for kind, rs in rates.items():
             out(f"  from {kind:5s}: {median(rs):>10,.0f} rows/s   (target >= {targets[kind]:,})")
 
-    if args.curve:
+    if args.curve if args.curve is not None else args.scale == "default":
         sizes = [int(s) for s in args.curve_sizes.split(",") if s.strip()]
         run_curve(sizes, scale.seed, max(3, args.rounds), args.curve_pg_max, log=log, out=out)
 
@@ -429,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     out(f"total wall time {time.perf_counter() - t_start:.0f} s")
     if args.json:
         Path(args.json).write_text(json.dumps({
-            "scale": scale.key, "rounds": args.rounds, "http": http.describe,
+            "scale": scale.key, "rounds": args.rounds, "interleave": args.interleave, "http": http.describe,
             "queries": [{"label": q.label, "params": q.params, "page": q.resolved_page, "count": q.count,
                          "same": q.same, "median_ms": {n: median(q.times[n]) * 1000 for n in names},
                          "first_ms": {n: q.first[n] * 1000 for n in names}} for q in queries],
