@@ -75,20 +75,20 @@ class Lake:
     def dataset(self, dataset: str | uuid.UUID) -> DatasetRecord:
         """The record of a committed dataset, by id or name; DatasetNotFound otherwise."""
         key = str(dataset)
-        candidates = []
-        try:
-            candidates.append(str(uuid.UUID(key)))
+        try:  # an id first; a name is only looked up when no dataset has that id
+            record = self._committed(str(uuid.UUID(key)))
         except ValueError:
-            pass
-        if not isinstance(dataset, uuid.UUID):
+            record = None
+        if record is None and not isinstance(dataset, uuid.UUID):
             found = self.catalog.id_for_name(key)
-            if found:
-                candidates.append(found)
-        for dataset_id in candidates:
-            record = self.catalog.dataset(dataset_id)
-            if record is not None and self.catalog.latest_version(dataset_id) >= 1:
-                return record
-        raise DatasetNotFound(key)
+            record = self._committed(found) if found else None
+        if record is None:
+            raise DatasetNotFound(key)
+        return record
+
+    def _committed(self, dataset_id: str) -> DatasetRecord | None:
+        record = self.catalog.dataset(dataset_id)
+        return record if record is not None and self.catalog.latest_version(dataset_id) >= 1 else None
 
     def dataset_info(self, dataset: str | uuid.UUID) -> dict[str, Any]:
         """``{id, name, agent, description, created_at, latest_version}`` of a dataset."""

@@ -12,13 +12,25 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+#: What JSON must escape in a string: a quote, a backslash, a control character.
+_NEEDS_ESCAPE = r'["\\\x00-\x1f]'
+
 
 def _json_strings(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     """JSON string literals (or ``null``) for a string column."""
-    encoded = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    encoded = encoded.dictionary_encode()
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if not pc.any(pc.match_substring_regex(column, _NEEDS_ESCAPE)).as_py():
+        # nothing to escape: the literal is the text in quotes
+        quoted = pc.binary_join_element_wise('"', column, '"', "")
+        return pc.fill_null(quoted, "null") if column.null_count else quoted
+    encoded = column.dictionary_encode()
     literals = pa.array([orjson.dumps(v).decode("utf-8") for v in encoded.dictionary.to_pylist()], pa.string())
     return pc.fill_null(pc.take(literals, encoded.indices), "null")
+
+
+def _json_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Stored JSON text, ``null`` where SQL NULL."""
+    return pc.fill_null(column, "null") if column.null_count else column
 
 
 def results_json(rows: pa.Table) -> bytes:
@@ -27,11 +39,11 @@ def results_json(rows: pa.Table) -> bytes:
         return b"[]"
     items = pc.binary_join_element_wise(
         '{"id":"', rows["id"],
-        '","expected_output":', pc.fill_null(rows["expected_output"], "null"),
-        ',"input":', pc.fill_null(rows["input"], "null"),
+        '","expected_output":', _json_text(rows["expected_output"]),
+        ',"input":', _json_text(rows["input"]),
         ',"order":', pc.cast(rows["order"], pa.string()),
         ',"persona":', _json_strings(rows["persona"]),
-        ',"tags":', pc.fill_null(rows["tags"], "null"),
+        ',"tags":', _json_text(rows["tags"]),
         "},",
         "",  # the separator between the pieces above
     )
