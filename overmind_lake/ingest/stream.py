@@ -76,8 +76,7 @@ def _parquet_chunks(path: str, storage_options: dict[str, Any] | None) -> Iterat
     import fsspec
 
     with fsspec.open(path, "rb", **(storage_options or {})) as fh:
-        for batch in pq.ParquetFile(fh).iter_batches(batch_size=CHUNK_ROWS):
-            yield pa.Table.from_batches([batch])
+        yield from _rechunk(pq.ParquetFile(fh).iter_batches(batch_size=64 * 1024))
 
 
 def _rechunk(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.Table]:
@@ -128,10 +127,13 @@ def write_stream(writer: VersionWriter, chunks: Iterable[pa.Table], *, source: s
     """
     con = connect()
     scratch = tempfile.mkdtemp(prefix="overmind-lake-stream-")
-    run(con, f"SET memory_limit = '{DUCKDB_MEMORY}'")
-    run(con, "SET temp_directory = '%s'" % scratch.replace("'", "''"))
+    # the checks across chunks and the merge see the whole version: DuckDB
+    # gets a memory limit there and spills to the scratch directory beyond it
+    big = connect()
+    run(big, f"SET memory_limit = '{DUCKDB_MEMORY}'")
+    run(big, "SET temp_directory = '%s'" % scratch.replace("'", "''"))
     if not writer.fs.is_local:
-        con.register_filesystem(writer.fs.fs)
+        big.register_filesystem(writer.fs.fs)
     written: list[FileEntry] = []
     tally = _Tally()
     ranges: list[tuple[tuple[int, str], tuple[int, str]]] = []
@@ -162,12 +164,12 @@ def write_stream(writer: VersionWriter, chunks: Iterable[pa.Table], *, source: s
                 offset += chunk.num_rows
             if pending is not None:
                 pending.result()
-        _check_unique(con, scratch, tally.count, label)
+        _check_unique(big, scratch, tally.count, label)
         in_order = all(a[1] < b[0] for a, b in zip(ranges, ranges[1:]))
         if in_order:
             writer.keep(written)
         else:
-            writer.keep(_merge(con, writer, written))
+            writer.keep(_merge(big, writer, written))
             writer.discard(written)
         checksum = checksum_of_columns(tally.count, column_chunks(writer.fs, writer.files))
     except BaseException:
@@ -175,6 +177,7 @@ def write_stream(writer: VersionWriter, chunks: Iterable[pa.Table], *, source: s
         raise
     finally:
         con.close()
+        big.close()
         shutil.rmtree(scratch, ignore_errors=True)
     return VersionStats(count=tally.count, source_counts=tally.sources, generator_models=sorted(tally.models),
                         checksum=checksum)
