@@ -132,3 +132,13 @@ def test_small_parquet_files_are_written_in_memory(lake, tmp_path):
     path = write_parquet(arrow_rows(9), tmp_path / "in.parquet")
     ds = lake.create_dataset("d", path).dataset_id
     assert len(lake.commits(ds)[0].files) == 1
+
+
+def test_empty_reader_writes_an_empty_version_like_an_empty_table(lake):
+    table = arrow_rows(3)
+    ds = lake.create_dataset("d", table).dataset_id
+    lake.add_version(ds, pa.RecordBatchReader.from_batches(table.schema, []))
+    lake.add_version(ds, table.slice(0, 0))
+    versions = lake.versions(ds)
+    assert versions["count"].to_list() == [3, 0, 0]
+    assert versions["checksum"][1] == versions["checksum"][2]
