@@ -42,6 +42,9 @@ def rows_per_file(rows: int) -> int:
         return ROWS_PER_FILE
     return max(1, min(ROWS_PER_FILE, -(-rows // PARALLEL_FILES)))
 MAX_COMMIT_ATTEMPTS = 32
+#: Min/max statistics (and so page-index column bounds) for the columns
+#: queries filter and sort on; the JSON columns' would never prune anything.
+STATISTICS_COLUMNS = ["id", "order", "persona", "source", "agent", "generator_model"]
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ def write_parquet(fs: LakeFileSystem, rel: str, table: pa.Table) -> FileEntry:
             write_page_index=True,
             data_page_size=64 * 1024,
             use_dictionary=["persona", "source", "agent", "generator_model"],
-            write_statistics=True,
+            write_statistics=STATISTICS_COLUMNS,
         )
     return FileEntry(path=rel, rows=table.num_rows, bytes=sink.size, sha256=sink.sha256.hexdigest())
 
