@@ -200,18 +200,10 @@ def _merge(con: duckdb.DuckDBPyConnection, writer: VersionWriter, files: list[Fi
     uris = [writer.fs.uri(f.path) for f in files]
     relation = con.sql(f'SELECT {_COLUMNS} FROM read_parquet($files) ORDER BY "order", id', params={"files": uris})
     merged: list[FileEntry] = []
-    reader = relation.to_arrow_reader(batch_size=64 * 1024)
     try:
-        batch: list[pa.RecordBatch] = []
-        size = 0
-        for b in reader:
-            batch.append(b)
-            size += b.num_rows
-            if size >= CHUNK_ROWS:
-                merged.append(writer.write(pa.Table.from_batches(batch)))
-                batch, size = [], 0
-        if batch:
-            merged.append(writer.write(pa.Table.from_batches(batch)))
+        for table in _rechunk(relation.to_arrow_reader(batch_size=64 * 1024)):
+            if table.num_rows:
+                merged.append(writer.write(table))
     except BaseException:
         writer.discard(merged)
         raise
