@@ -3,6 +3,7 @@ agree exactly with the simple, slower ways of building them."""
 
 from __future__ import annotations
 
+import json
 import random
 
 import numpy as np
@@ -54,3 +55,93 @@ def test_jsonl_newlines_across_blocks():
     found = sources._newlines(data, block=7)
     assert np.array_equal(found, np.flatnonzero(np.frombuffer(data, np.uint8) == 10))
     assert _jsonl_staged(data) == _jsonl_reference(data)
+
+
+# --- dicts: the fast path (one orjson text per row) against the exact path ---
+
+import enum
+import uuid
+
+import duckdb
+
+from overmind_lake.ingest import dicts, normalize
+from overmind_lake.ingest.sources import from_records, typed
+
+GOOD = "6f1c2a9e-3b4d-4e5f-8a7b-9c0d1e2f3a4b"
+PARAMS = {"source": "seed", "agent": None, "generator_model": None}
+
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+def _plain_rows() -> list[dict]:
+    return [
+        {"id": GOOD, "input": {"a": [1, 2.5, True, None, {}], "b": "é\n\"\\😀"}, "order": 7, "persona": "p"},
+        {"input": 18446744073709551615, "expected_output": -9223372036854775808, "tags": []},
+        {},
+        {"input": "x"},  # a row text of at most 12 bytes is stored inside its view
+        {"id": uuid.UUID(GOOD.replace("6f", "7f")), "agent": uuid.UUID(GOOD), "source": "production"},
+        {"input": None, "tags": None, "persona": None, "agent": None, "generator_model": None},
+        {"input": 1e300, "expected_output": [0.1, -0.0], "tags": {"k": "null"}, "dataset_id": "x", "version": 3},
+        {"input": "\u0000 and the separator text ,\"\\u0000\", inside a string", "generator_model": "m"},
+    ]
+
+
+def _normalized(rows: list, fast: bool) -> pa.Table:
+    con = duckdb.connect()
+    try:
+        if fast:
+            out = normalize._dict_rows(con, rows, PARAMS)
+            assert out is not None
+            return out.combine_chunks()
+        return normalize.normalize(con, typed(from_records(rows)), **PARAMS).combine_chunks()
+    finally:
+        con.close()
+
+
+def test_dict_fast_path_matches_exact_path():
+    rows = _plain_rows()
+    fast, exact = _normalized(rows, True), _normalized(rows, False)
+    generated = exact.column("id_generated").to_pylist()
+    assert fast.column("id_generated").to_pylist() == generated
+    for name in exact.column_names:
+        if name != "id":
+            assert fast.column(name).equals(exact.column(name)), name
+    kept = [i for i, g in enumerate(generated) if not g]
+    assert [fast.column("id")[i] for i in kept] == [exact.column("id")[i] for i in kept]
+
+
+def test_dict_fast_path_over_several_chunks(monkeypatch):
+    monkeypatch.setattr(normalize, "DICT_CHUNK_ROWS", 3)
+    rows = [{"input": {"i": i, "s": "y" * (i % 20)}, "order": i} for i in range(20)] + _plain_rows()
+    fast, exact = _normalized(rows, True), _normalized(rows, False)
+    assert fast.drop_columns(["id"]).equals(exact.drop_columns(["id"]))
+
+
+@pytest.mark.parametrize("rows", [
+    [{"persona": uuid.UUID(GOOD)}],  # a UUID is a string only for id and agent
+    [{"persona": Colour.RED}],
+    [{"input": float("nan")}],  # orjson would write null
+    [{"input": 1}, {"input": float("inf")}],
+    [{"tags": {1: "non-str key"}}],  # orjson refuses it; the standard library may not
+    [{"input": 1 << 70}],
+    [{"inptu": 1}],
+    [[1, 2]],
+    [{"input": ["a", "\x00", "b"]}, {"input": 2}],  # the rows' separator, inside a row
+])
+def test_record_texts_leaves_what_it_cannot_vouch_for_to_the_exact_path(rows):
+    assert dicts.record_texts(rows) is None
+
+
+def test_rows_holding_the_separator_are_stored_exactly(lake):
+    rows = [{"input": ["a", "\x00", "b"]}, {"input": ',"\\u0000",'}, {"input": "\x00"}]
+    lake.create_dataset("d", rows)
+    assert [json.loads(t) for t in lake.datapoints("d").to_polars()["input"]] == [r["input"] for r in rows]
+
+
+def test_nested_non_finite_floats_fall_back_to_the_exact_error(lake):
+    from overmind_lake import ValidationError
+    with pytest.raises(ValidationError) as info:
+        lake.create_dataset("d", [{"input": {"a": None}}, {"input": 1}, {"expected_output": {"x": [float("nan")]}}])
+    assert (info.value.row, info.value.field) == (2, "expected_output")

@@ -1,15 +1,22 @@
-"""Python dicts to the *typed* staging form, column by column.
+"""Python dicts to a staging form DuckDB can check.
 
-Each field becomes two Arrow columns: ``<field>_t`` (the value's JSON type
-name, NULL when the key is absent) and ``<field>_v`` (its text). Scalar
-fields go to Arrow in one conversion per column; only the three JSON fields
-are serialised per value (orjson, with the standard library as the exact
-fallback). The checks themselves run in SQL, shared with every other input
-shape (normalize.py).
+Fast path (``record_texts``): a chunk of rows becomes one JSON object text
+per row, all from a single ``orjson.dumps`` call, and DuckDB takes the
+objects apart like JSONL lines. It applies only to plain rows it can vouch
+for (see ``_plain``); anything else, and any row that breaks a rule, goes to
+the exact path below, which decides the outcome and the error message.
+
+Exact path (``typed_from_dicts``): each field becomes two Arrow columns:
+``<field>_t`` (the value's JSON type name, NULL when the key is absent) and
+``<field>_v`` (its text). Scalar fields go to Arrow in one conversion per
+column; only the three JSON fields are serialised per value (orjson, with the
+standard library as the exact fallback). The checks themselves run in SQL,
+shared with every other input shape (normalize.py).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import uuid
@@ -76,6 +83,93 @@ def _type_column(present: list[bool] | None, values: pa.Array, kind: str) -> pa.
     if present is not None:
         t = pc.if_else(pa.array(present, pa.bool_()), t, pa.scalar(None, pa.string()))
     return t
+
+
+#: Top-level value types whose orjson text means exactly what the exact path
+#: makes of them (UUIDs and floats are checked further in ``_plain``).
+_PLAIN_TYPES = frozenset({str, int, bool, type(None), dict, list, tuple, float, uuid.UUID})
+_UUID_FIELDS = frozenset({"id", "agent"})
+#: Put between rows: orjson writes it as ``"\u0000"``, so the rows of the
+#: output are separated by exactly ``_SEPARATOR``.
+_SENTINEL = "\x00"
+_SEPARATOR = np.frombuffer(b',"\\u0000",', dtype=np.uint8)
+_BACKSLASH_AT = 2  # the separator's backslash, the byte searched for
+
+
+def _plain(rows: list[Any]) -> bool:
+    """Whether every row is a dict with allowed keys only and top-level values
+    orjson writes as the exact path reads them: no NaN/Infinity at the top,
+    no UUID object outside ``id`` and ``agent``, no subclasses."""
+    if not rows or set(map(type, rows)) != {dict} or not all(map(_ALLOWED.issuperset, map(dict.keys, rows))):
+        return False
+    types = set(map(type, itertools.chain.from_iterable(map(dict.values, rows))))
+    if not types <= _PLAIN_TYPES:
+        return False
+    if float in types and not all(math.isfinite(v) for r in rows for v in r.values() if type(v) is float):
+        return False
+    if uuid.UUID in types and any(type(v) is uuid.UUID for r in rows for k, v in r.items() if k not in _UUID_FIELDS):
+        return False
+    return True
+
+
+def _views(data: bytes, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
+    """A string-view array of the slices ``data[start:start + length]``:
+    16 bytes per value (its length, then the bytes themselves when at most
+    12, else their first 4 bytes, buffer 0 and the offset), no copy of the
+    text."""
+    n = len(starts)
+    views = np.zeros((n, 16), dtype=np.uint8)
+    views[:, 0:4] = lengths.astype("<i4").view(np.uint8).reshape(n, 4)
+    text = np.frombuffer(data, dtype=np.uint8)
+    short = lengths <= 12
+    take = np.arange(12)
+    where = np.minimum(starts[:, None] + take, len(text) - 1)  # never past the end
+    head = text[where]
+    head[take >= lengths[:, None]] = 0  # padding of an inline value is zeros
+    views[short, 4:16] = head[short]
+    views[~short, 4:8] = head[~short, 0:4]
+    views[~short, 12:16] = starts[~short].astype("<i4").view(np.uint8).reshape(-1, 4)
+    return pa.Array.from_buffers(pa.string_view(), n, [None, pa.py_buffer(views), pa.py_buffer(data)])
+
+
+def record_texts(rows: list[Any], block: int = 1 << 20) -> pa.Array | None:
+    """One JSON object text per row (a string-view array over orjson's output),
+    or None when the rows are not plain (the exact path decides then).
+
+    orjson writes the rows, separated by a sentinel element, in one call; the
+    separators are found by their backslash, and each row's text is the
+    slice between two of them. A row whose text happened to hold the
+    separator would make one too many: then None.
+    """
+    if not _plain(rows):
+        return None
+    items = [_SENTINEL] * (2 * len(rows) - 1)
+    items[::2] = rows
+    try:
+        data = orjson.dumps(items)
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+    if len(data) >= 1 << 31:  # views address their text with 32-bit offsets
+        return None
+    text = np.frombuffer(data, dtype=np.uint8)
+    width = len(_SEPARATOR)
+    hits = [np.flatnonzero(text[s:s + block] == 92) + s for s in range(0, len(text), block)]
+    cand = np.concatenate(hits) - _BACKSLASH_AT
+    cand = cand[(cand >= 0) & (cand + width <= len(text))]
+    seps = cand[(text[cand[:, None] + np.arange(width)] == _SEPARATOR).all(axis=1)]
+    if len(seps) != len(rows) - 1:
+        return None
+    starts = np.empty(len(rows), dtype=np.int64)
+    ends = np.empty(len(rows), dtype=np.int64)
+    starts[0], ends[-1] = 1, len(text) - 1  # inside the list's brackets
+    starts[1:], ends[:-1] = seps + width, seps
+    return _views(data, starts, ends - starts)
+
+
+def hides_non_finite(rows: list[Any], rownos: np.ndarray, field: str) -> bool:
+    """Whether any of these rows' ``field`` holds a NaN or Infinity (which
+    orjson wrote as null)."""
+    return any(_has_non_finite(rows[int(i)].get(field)) for i in rownos)
 
 
 def _first_bad(values: list[Any], ok) -> int:

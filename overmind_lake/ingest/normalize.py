@@ -25,7 +25,8 @@ import pyarrow.compute as pc
 from ..duck import arrow, one, run
 from ..errors import ValidationError
 from ..schema import DATAPOINT_FIELDS, JSON_FIELDS, LAKE_COLUMNS, MAX_ORDER, MAX_PERSONA_CHARS, SOURCES
-from .sources import Staging
+from .dicts import hides_non_finite, record_texts
+from .sources import Staging, typed
 
 _ALLOWED_KEYS = list(DATAPOINT_FIELDS) + list(LAKE_COLUMNS)
 
@@ -50,10 +51,11 @@ def _json_type(text: str) -> str:
             f"ELSE 'NUMBER' END")
 
 
-def _typed_records_sql() -> str:
-    """Records (one JSON object per row) to the typed relation, parsing each
-    object twice (its keys, its fields) and checking it is an object with
-    known keys only (``row_error``)."""
+def _typed_records_sql(check_keys: bool = True) -> str:
+    """Records (one JSON object per row) to the typed relation, checking each
+    is an object with known keys only (``row_error``). Without
+    ``check_keys`` (the rows were Python dicts checked already) each object
+    is parsed once; else twice (its keys, its fields)."""
     cols = []
     for i, f in enumerate(DATAPOINT_FIELDS, start=1):
         cols.append(f"{_json_type(f'v[{i}]')} AS {f}_t")
@@ -62,6 +64,11 @@ def _typed_records_sql() -> str:
         else:
             cols.append(f"CASE WHEN starts_with(v[{i}], '\"') THEN json_extract_string(v[{i}], '$') END AS {f}_v")
     paths = ", ".join("'$.\"%s\"'" % f for f in DATAPOINT_FIELDS)
+    if not check_keys:
+        return f"""
+SELECT rowno, pos, NULL::VARCHAR AS row_error, {", ".join(cols)}
+FROM (SELECT rowno, pos, json_extract(j, [{paths}]) AS v FROM staging)
+"""
     allowed_sql = "[" + ", ".join(f"'{k}'" for k in _ALLOWED_KEYS) + "]"
     return f"""
 SELECT rowno, pos,
@@ -75,6 +82,7 @@ FROM (SELECT rowno, pos, j, TRY(json_keys(j)) AS k, TRY(json_extract(j, [{paths}
 
 
 _TYPED_RECORDS = _typed_records_sql()
+_DICT_RECORDS = _typed_records_sql(check_keys=False)
 
 # Dicts arrive typed already (dicts.py); their JSON text is brought to the
 # same canonical form as every other input's.
@@ -170,6 +178,94 @@ def _first_bad_row(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] |
     return one(con, sql + " ORDER BY rowno LIMIT 1", params or [])
 
 
+_ERROR_COLUMNS = ["row_error"] + [f"e_{f}" for f in _ERROR_FIELDS]
+
+
+def _checked_sql() -> str:
+    json_values = []
+    for f in JSON_FIELDS:
+        json_values.append(f"CASE WHEN {f}_v = 'null' THEN NULL ELSE CAST({f}_v AS VARCHAR) END AS {f}")
+        json_values.append(f"CASE WHEN {f}_t = 'BAD' OR ({f}_t NOT IN ('NULL') AND {f}_v IS NULL) "
+                           f"THEN 'json' END AS e_{f}")
+    return _CHECKED.replace("{json_values}", ",\n  ".join(json_values))
+
+
+_CHECKED_SQL = _checked_sql()
+
+#: Dict rows written to JSON per orjson call (each chunk is its own buffer).
+DICT_CHUNK_ROWS = 100_000
+
+
+def _checked_rows(con: duckdb.DuckDBPyConnection, table: pa.Table, typed_sql: str,
+                  params: dict[str, Any]) -> pa.Table:
+    """``table`` registered as ``staging``, typed by ``typed_sql`` and checked:
+    canonical columns plus the error columns."""
+    con.register("staging", table)
+    try:
+        run(con, f"CREATE OR REPLACE TEMP VIEW typed AS {typed_sql}")
+        return arrow(con, _CHECKED_SQL, params)
+    finally:
+        con.unregister("staging")
+
+
+def _broken(rows: pa.Table) -> pa.ChunkedArray | pa.Array | None:
+    """Which rows break a rule, or None when none does."""
+    if not rows.num_rows:
+        return None
+    broken = pc.is_valid(pc.coalesce(*[rows.column(c) for c in _ERROR_COLUMNS]))
+    return broken if pc.any(broken).as_py() else None
+
+
+def _raise_first_error(rows: pa.Table, broken: pa.ChunkedArray | pa.Array, label: str) -> None:
+    first = pc.min(pc.filter(rows.column("rowno"), broken)).as_py()
+    row = rows.filter(pc.equal(rows.column("rowno"), first)).slice(0, 1).to_pylist()[0]
+    if row["row_error"]:
+        problem = row["row_error"]
+        if problem.startswith("unknown:"):
+            raise ValidationError(problem[len("unknown:"):], "unknown field (allowed: "
+                                  + ", ".join(DATAPOINT_FIELDS) + ")", row=first, row_label=label)
+        raise ValidationError(None, problem, row=first, row_label=label)
+    for field in _ERROR_FIELDS:
+        if row[f"e_{field}"]:
+            raise ValidationError(field, RULES[row[f"e_{field}"]], row=first, row_label=label)
+
+
+def _dict_rows(con: duckdb.DuckDBPyConnection, rows: list[Any], params: dict[str, Any]) -> pa.Table | None:
+    """Canonical rows of plain, valid dicts, checked through their JSON text;
+    None when the rows are not plain or break any rule: the exact path then
+    decides (and words the error)."""
+    n = len(rows)
+    texts = []
+    for start in range(0, n, DICT_CHUNK_ROWS):
+        chunk = record_texts(rows[start:start + DICT_CHUNK_ROWS])
+        if chunk is None:
+            return None
+        texts.append(chunk)
+    if not texts:
+        return None
+    positions = pa.array(np.arange(n, dtype=np.int64))
+    try:
+        checked = _checked_rows(con, pa.table({"rowno": positions, "pos": positions, "j": pa.chunked_array(texts)}),
+                                _DICT_RECORDS, params)
+    except duckdb.Error:
+        return None
+    if _broken(checked) is not None or _hides_non_finite(checked, rows):
+        return None
+    return checked.drop_columns(_ERROR_COLUMNS)
+
+
+def _hides_non_finite(part: pa.Table, rows: list[Any]) -> bool:
+    """orjson writes NaN/Infinity as null: only a JSON value with a null
+    inside can hide one (a top-level one was ruled out before)."""
+    for field in JSON_FIELDS:
+        suspects = pc.fill_null(pc.match_substring_regex(part.column(field), "null"), False)
+        if pc.any(suspects).as_py():
+            rownos = pc.filter(part.column("rowno"), suspects).to_numpy()
+            if hides_non_finite(rows, rownos, field):
+                return True
+    return False
+
+
 def normalize(
     con: duckdb.DuckDBPyConnection,
     staging: Staging,
@@ -186,6 +282,12 @@ def normalize(
     ``agent``, ``generator_model``. Raises ValidationError for the first
     broken rule (lowest row).
     """
+    params = {"source": source, "agent": agent, "generator_model": generator_model}
+    if staging.kind == "dicts":
+        rows = _dict_rows(con, staging.rows or [], params)
+        if rows is not None:
+            return rows
+        staging = typed(staging)
     label = staging.row_label
     table = staging.table
     if staging.kind == "json_array":
@@ -194,40 +296,17 @@ def normalize(
         n = table.num_rows
         table = table.append_column("rowno", pa.array(np.arange(n, dtype=np.int64)))
         table = table.append_column("pos", pa.array(np.arange(n, dtype=np.int64)))
-    con.register("staging", table)
-    try:
-        if staging.kind == "columns":
-            typed_sql = _typed_columns_sql(staging.table.schema)
-        elif staging.kind == "typed":
-            typed_sql = _TYPED_PREBUILT
-        else:
-            typed_sql = _TYPED_RECORDS
-        json_values = []
-        for f in JSON_FIELDS:
-            json_values.append(f"CASE WHEN {f}_v = 'null' THEN NULL ELSE CAST({f}_v AS VARCHAR) END AS {f}")
-            json_values.append(f"CASE WHEN {f}_t = 'BAD' OR ({f}_t NOT IN ('NULL') AND {f}_v IS NULL) "
-                               f"THEN 'json' END AS e_{f}")
-        run(con, f"CREATE OR REPLACE TEMP VIEW typed AS {typed_sql}")
-        rows = arrow(con, _CHECKED.replace("{json_values}", ",\n  ".join(json_values)),
-                     {"source": source, "agent": agent, "generator_model": generator_model})
-    finally:
-        con.unregister("staging")
-    error_columns = ["row_error"] + [f"e_{f}" for f in _ERROR_FIELDS]
-    if rows.num_rows:
-        broken = pc.is_valid(pc.coalesce(*[rows.column(c) for c in error_columns]))
-        if pc.any(broken).as_py():
-            first = pc.min(pc.filter(rows.column("rowno"), broken)).as_py()
-            row = rows.filter(pc.equal(rows.column("rowno"), first)).slice(0, 1).to_pylist()[0]
-            if row["row_error"]:
-                problem = row["row_error"]
-                if problem.startswith("unknown:"):
-                    raise ValidationError(problem[len("unknown:"):], "unknown field (allowed: "
-                                          + ", ".join(DATAPOINT_FIELDS) + ")", row=first, row_label=label)
-                raise ValidationError(None, problem, row=first, row_label=label)
-            for field in _ERROR_FIELDS:
-                if row[f"e_{field}"]:
-                    raise ValidationError(field, RULES[row[f"e_{field}"]], row=first, row_label=label)
-    return rows.drop_columns(error_columns)
+    if staging.kind == "columns":
+        typed_sql = _typed_columns_sql(staging.table.schema)
+    elif staging.kind == "typed":
+        typed_sql = _TYPED_PREBUILT
+    else:
+        typed_sql = _TYPED_RECORDS
+    rows = _checked_rows(con, table, typed_sql, params)
+    broken = _broken(rows)
+    if broken is not None:
+        _raise_first_error(rows, broken, label)
+    return rows.drop_columns(_ERROR_COLUMNS)
 
 
 def _expand_json_array(con: duckdb.DuckDBPyConnection, table: pa.Table) -> pa.Table:

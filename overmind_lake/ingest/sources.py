@@ -2,7 +2,9 @@
 
 * **records**: one JSON object text per datapoint (JSONL, ``.json`` arrays):
   files are not parsed in Python at all — DuckDB takes the objects apart.
-* **typed**: Python dicts, turned into per-field type/value columns (dicts.py).
+* **dicts**: a list of Python dicts, written as JSON object texts chunk by
+  chunk when they are plain, else turned into per-field type/value columns
+  (**typed**, dicts.py).
 * **columns**: an Arrow table (Polars, Arrow, Parquet), converted column by
   column in SQL.
 
@@ -26,13 +28,20 @@ from .dicts import typed_from_dicts
 
 @dataclass
 class Staging:
-    kind: str  # "records" | "json_array" | "typed" | "columns"
-    table: pa.Table  # records: (rowno, pos, j); json_array: (doc); columns: the user's
+    kind: str  # "records" | "json_array" | "dicts" | "typed" | "columns"
+    table: pa.Table | None  # records: (rowno, pos, j); json_array: (doc); columns: the user's; dicts: None
     row_label: str = "row"  # "row" (0-based index) or "line" (1-based JSONL line)
+    rows: list[Any] | None = None  # dicts: the rows themselves
 
 
 def from_records(rows: Iterable[Any]) -> Staging:
-    return Staging("typed", typed_from_dicts(list(rows)))
+    """A list of datapoint dicts (normalize.py picks the fast or the exact path)."""
+    return Staging("dicts", None, rows=list(rows))
+
+
+def typed(staging: Staging) -> Staging:
+    """The exact, per-field staging form of a ``dicts`` staging."""
+    return Staging("typed", typed_from_dicts(staging.rows or []))
 
 
 #: Bytes a blank line can start with (RE2's ``\s``, and \v to be safe).
