@@ -145,3 +145,14 @@ def test_nested_non_finite_floats_fall_back_to_the_exact_error(lake):
     with pytest.raises(ValidationError) as info:
         lake.create_dataset("d", [{"input": {"a": None}}, {"input": 1}, {"expected_output": {"x": [float("nan")]}}])
     assert (info.value.row, info.value.field) == (2, "expected_output")
+
+
+def test_jsonl_repeated_and_lake_keys_are_known_keys(lake, tmp_path):
+    from overmind_lake import ValidationError
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"input": 1, "input": 2}\n{"input": 3, "dataset_id": "d", "version": 9}\n{}\n', encoding="utf-8")
+    assert lake.create_dataset("d", str(path)).count == 3
+    path.write_text('{"input": 1}\n{"input": 1, "input": 2, "zz": 3, "aa": 4}\n', encoding="utf-8")
+    with pytest.raises(ValidationError) as info:
+        lake.create_dataset("e", str(path))
+    assert (info.value.row, info.value.field) == (2, "zz")

@@ -70,14 +70,19 @@ SELECT rowno, pos, NULL::VARCHAR AS row_error, {", ".join(cols)}
 FROM (SELECT rowno, pos, json_extract(j, [{paths}]) AS v FROM staging)
 """
     allowed_sql = "[" + ", ".join(f"'{k}'" for k in _ALLOWED_KEYS) + "]"
+    # as many keys as allowed keys present: no unknown key (the list is
+    # searched only for a row with more, i.e. unknown or repeated keys)
+    all_paths = ", ".join("'$.\"%s\"'" % f for f in _ALLOWED_KEYS)
+    present = " + ".join(f"(v[{i}] IS NOT NULL)::INT" for i in range(1, len(_ALLOWED_KEYS) + 1))
+    unknown = f"list_filter(k, lambda x: NOT list_contains({allowed_sql}, x))"
     return f"""
 SELECT rowno, pos,
   CASE WHEN k IS NULL THEN 'not valid JSON'
-       WHEN NOT starts_with(ltrim(j), '{{') THEN 'a datapoint must be a JSON object'
-       WHEN len(list_filter(k, lambda x: NOT list_contains({allowed_sql}, x))) > 0
-         THEN 'unknown:' || list_filter(k, lambda x: NOT list_contains({allowed_sql}, x))[1] END AS row_error,
+       WHEN NOT starts_with(j, '{{') AND NOT starts_with(ltrim(j), '{{') THEN 'a datapoint must be a JSON object'
+       WHEN len(k) = {present} THEN NULL
+       WHEN len({unknown}) > 0 THEN 'unknown:' || {unknown}[1] END AS row_error,
   {", ".join(cols)}
-FROM (SELECT rowno, pos, j, TRY(json_keys(j)) AS k, TRY(json_extract(j, [{paths}])) AS v FROM staging)
+FROM (SELECT rowno, pos, j, TRY(json_keys(j)) AS k, TRY(json_extract(j, [{all_paths}])) AS v FROM staging)
 """
 
 
