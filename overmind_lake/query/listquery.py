@@ -31,17 +31,16 @@ import pyarrow as pa
 
 from ..duck import arrow
 from ..errors import ValidationError
-from ..schema import DEFAULT_ORDERING, DEFAULT_PAGE_SIZE, ORDERING_FIELDS, PAGE_ITEM_FIELDS, RESULT_SCHEMA, SOURCES
+from ..schema import DEFAULT_ORDERING, DEFAULT_PAGE_SIZE, ORDERING_FIELDS, RESULT_SCHEMA, SOURCES
 from ..storage.catalog import CommitRecord, DatasetRecord
 from .engine import Engine
-from .pagejson import results_json
+from .pagejson import join_items
 from .pagination import num_pages, page_links, resolve_page, validate_page_size
 from .positions import decode, encoded_positions
-from .rowreader import VersionFiles, read_all, read_positions, read_range
+from .rowreader import VersionFiles, item_range, items_at, read_all
 
 _HIVE = "hive_partitioning = true, hive_types = {'dataset_id': VARCHAR, 'version': BIGINT}"
 _RESULT_COLUMNS = ", ".join(f'"{f.name}"' for f in RESULT_SCHEMA)
-_PAGE_COLUMNS = list(PAGE_ITEM_FIELDS)
 
 
 # every digit becomes "0", every other byte "."; a 19-digit run then shows as 19 zeros
@@ -160,6 +159,12 @@ class ListParams:
         return list(range(lo, hi + 1))
 
 
+def _joined(parts: list[pa.Array]) -> pa.Array:
+    if not parts:
+        return pa.array([], pa.large_string())
+    return pa.concat_arrays(parts) if len(parts) > 1 else parts[0]
+
+
 class DatapointQuery:
     """Rows of one dataset matching a ListParams, over a fixed set of versions."""
 
@@ -213,32 +218,32 @@ class DatapointQuery:
             return sum(c.count for c in self.commits)
         return len(self._positions())
 
-    def _rows(self, offset: int, limit: int) -> pa.Table:
-        """The page fields of rows [offset, offset+limit) in the query's ordering, as Arrow."""
+    def _items(self, offset: int, limit: int) -> pa.Array:
+        """Page items of rows [offset, offset+limit) in the query's ordering."""
         if self.positional:
             parts, start = [], 0
             for vf in self._vfs:
                 lo, hi = max(offset, start), min(offset + limit, start + vf.count)
                 if lo < hi:
-                    parts.append(read_range(self.engine, vf, lo - start, hi - start, _PAGE_COLUMNS))
+                    parts.append(item_range(self.engine, vf, lo - start, hi - start))
                 start += vf.count
-            return pa.concat_tables(parts, promote_options="default") if parts else RESULT_SCHEMA.empty_table()
+            return _joined(parts)
         encoded = self._positions()[offset:offset + limit]
         if len(encoded) == 0:
-            return RESULT_SCHEMA.empty_table()
+            return _joined([])
         vis, rows = decode(encoded)
         groups = np.unique(vis)
         if len(groups) == 1:
-            return read_positions(self.engine, self._vfs[int(groups[0])], rows, _PAGE_COLUMNS)
+            return items_at(self.engine, self._vfs[int(groups[0])], rows)
         parts, placed = [], []
         for vi in groups:
             where = np.flatnonzero(vis == vi)
-            parts.append(read_positions(self.engine, self._vfs[int(vi)], rows[where], _PAGE_COLUMNS))
+            parts.append(items_at(self.engine, self._vfs[int(vi)], rows[where]))
             placed.append(where)
         order = np.concatenate(placed)
         inverse = np.empty_like(order)
         inverse[order] = np.arange(len(order))
-        return pa.concat_tables(parts, promote_options="default").take(pa.array(inverse))
+        return _joined(parts).take(pa.array(inverse))
 
     def to_arrow(self) -> pa.Table:
         """Every matching row, all columns, in the query's ordering."""
@@ -258,12 +263,12 @@ class DatapointQuery:
         return pl.from_arrow(self.to_arrow())
 
     # -- pages ---------------------------------------------------------------
-    def _page_parts(self, page: object, page_size: int) -> tuple[int, int, int, pa.Table]:
+    def _page_parts(self, page: object, page_size: int) -> tuple[int, int, int, bytes]:
         page_size = validate_page_size(page_size)
         count = self.count()
         number = resolve_page(page, count, page_size)
-        rows = self._rows((number - 1) * page_size, page_size)
-        return count, number, num_pages(count, page_size), rows
+        results = join_items(self._items((number - 1) * page_size, page_size))
+        return count, number, num_pages(count, page_size), results
 
     def _links(self, base_url: str | None, number: int, last: int, page_size: int):
         if base_url is None:
@@ -276,15 +281,14 @@ class DatapointQuery:
     def page_json(self, page: object = 1, page_size: int = DEFAULT_PAGE_SIZE,
                   base_url: str | None = None) -> bytes:
         """The documented JSON page as compact UTF-8 bytes."""
-        count, number, last, rows = self._page_parts(page, page_size)
+        count, number, last, results = self._page_parts(page, page_size)
         next_link, previous = self._links(base_url, number, last, page_size)
         return (b'{"count":' + str(count).encode() + b',"next":' + json.dumps(next_link).encode()
-                + b',"previous":' + json.dumps(previous).encode() + b',"results":' + results_json(rows) + b"}")
+                + b',"previous":' + json.dumps(previous).encode() + b',"results":' + results + b"}")
 
     def page(self, page: object = 1, page_size: int = DEFAULT_PAGE_SIZE,
              base_url: str | None = None) -> dict[str, Any]:
         """The documented JSON page as a dict (JSON values decoded losslessly)."""
-        count, number, last, rows = self._page_parts(page, page_size)
+        count, number, last, results = self._page_parts(page, page_size)
         next_link, previous = self._links(base_url, number, last, page_size)
-        return {"count": count, "next": next_link, "previous": previous,
-                "results": loads_exact(results_json(rows))}
+        return {"count": count, "next": next_link, "previous": previous, "results": loads_exact(results)}

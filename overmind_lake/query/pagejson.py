@@ -2,7 +2,8 @@
 
 Stored JSON text is embedded verbatim (never parsed and re-serialised); the
 only string that needs escaping, ``persona``, is escaped once per distinct
-value of the page. No per-row Python work.
+value. No per-row Python work. Each row's item is rendered once per row group
+(rowreader.py caches them): a page is then a slice of ready items, joined.
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ def _json_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.fill_null(column, "null") if column.null_count else column
 
 
-def results_json(rows: pa.Table) -> bytes:
-    """``[{"id":…,"expected_output":…,"input":…,"order":…,"persona":…,"tags":…},…]``."""
+def page_items(rows: pa.Table) -> pa.LargeStringArray:
+    """Each row as its item of the documented page, followed by a comma:
+    ``{"id":…,"expected_output":…,"input":…,"order":…,"persona":…,"tags":…},``."""
     if rows.num_rows == 0:
-        return b"[]"
+        return pa.array([], pa.large_string())
     items = pc.binary_join_element_wise(
         '{"id":"', rows["id"],
         '","expected_output":', _json_text(rows["expected_output"]),
@@ -48,9 +50,19 @@ def results_json(rows: pa.Table) -> bytes:
         "",  # the separator between the pieces above
     )
     items = items.combine_chunks() if isinstance(items, pa.ChunkedArray) else items
-    items = items.cast(pa.large_string()) if items.type != pa.large_string() else items
+    return items.cast(pa.large_string()) if items.type != pa.large_string() else items
+
+
+def join_items(items: pa.LargeStringArray) -> bytes:
+    """The ``results`` array of page items (one contiguous array)."""
+    if len(items) == 0:
+        return b"[]"
     # Every item ends with ",": the array's data buffer is the comma-joined
     # list already; take it whole and drop the last comma.
     offsets = np.frombuffer(items.buffers()[1], dtype=np.int64, count=len(items) + 1, offset=items.offset * 8)
-    body = items.buffers()[2].to_pybytes()[offsets[0]:offsets[-1] - 1]
-    return b"[" + body + b"]"
+    return b"[" + memoryview(items.buffers()[2])[offsets[0]:offsets[-1] - 1].tobytes() + b"]"
+
+
+def results_json(rows: pa.Table) -> bytes:
+    """``[{"id":…,"expected_output":…,"input":…,"order":…,"persona":…,"tags":…},…]``."""
+    return join_items(page_items(rows))

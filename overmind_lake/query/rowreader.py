@@ -2,11 +2,12 @@
 
 Each version's files are sorted by ``order, id`` and a commit record gives
 their row counts, so "row k of version v" is an address, not a search.
-Positions are read with pyarrow from the row groups that hold them, using
-Parquet metadata cached per file; decoded row groups are kept in the
-engine's byte-bounded cache, a buffer pool over immutable files, so a page
-of a sorted or filtered query whose rows are scattered over many row groups
-decodes each group once.
+A page's rows are read with pyarrow from the row groups that hold them,
+using Parquet metadata cached per file. Each row group touched is decoded and
+rendered once into its rows' page items (pagejson.py), kept in the engine's
+byte-bounded cache, a buffer pool over immutable files: a page — positional,
+sorted or filtered, its rows in one group or scattered over many — is then
+a slice or a take of ready items.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..schema import FILE_SCHEMA, RESULT_SCHEMA
+from ..schema import FILE_SCHEMA, PAGE_ITEM_FIELDS, RESULT_SCHEMA
 from ..storage.catalog import CommitRecord
 from .engine import Engine
+from .pagejson import page_items
 
 
 
@@ -83,69 +85,62 @@ def _with_lake_columns(table: pa.Table, vf: VersionFiles) -> pa.Table:
     return table.cast(RESULT_SCHEMA)
 
 
-def _row_groups(engine: Engine, uri: str, size: int | None, meta: pq.FileMetaData,
-                groups: np.ndarray) -> list[pa.Table]:
-    """Decoded row groups of one file, through the engine's byte-bounded cache
-    (a buffer pool: committed files never change, so a cached group never goes stale)."""
-    tables: list[pa.Table | None] = [engine.cache_get(("row_group", uri, int(g))) for g in groups]
-    missing = [i for i, t in enumerate(tables) if t is None]
+def _group_items(engine: Engine, uri: str, size: int | None, meta: pq.FileMetaData,
+                 groups: np.ndarray) -> list[pa.LargeStringArray]:
+    """The page items of whole row groups of one file, through the engine's
+    byte-bounded cache (a buffer pool of rendered rows: committed files never
+    change, so a cached group never goes stale)."""
+    items: list[pa.Array | None] = [engine.cache_get(("page_items", uri, int(g))) for g in groups]
+    missing = [i for i, t in enumerate(items) if t is None]
     if missing:
         with _open(engine, uri, size) as fh:
             reader = pq.ParquetFile(fh, metadata=meta)
             for i in missing:
-                table = reader.read_row_group(int(groups[i]))
-                engine.cache_put(("row_group", uri, int(groups[i])), table)
-                tables[i] = table
-    return tables  # type: ignore[return-value]
+                rendered = page_items(reader.read_row_group(int(groups[i]), columns=list(PAGE_ITEM_FIELDS)))
+                engine.cache_put(("page_items", uri, int(groups[i])), rendered)
+                items[i] = rendered
+    return items  # type: ignore[return-value]
 
 
-def _read_file_positions(engine: Engine, uri: str, local: np.ndarray, size: int | None,
-                         columns: list[str]) -> pa.Table:
-    """``columns`` of the rows at sorted ``local`` positions of one file, in that order."""
+def _file_items(engine: Engine, uri: str, local: np.ndarray, size: int | None) -> list[pa.Array]:
+    """Page items of the rows at sorted ``local`` positions of one file, in that order."""
     meta, rg_starts = _metadata.get(engine, uri, size)
     group_of = np.searchsorted(rg_starts, local, side="right") - 1
     groups, first = np.unique(group_of, return_index=True)
-    tables = _row_groups(engine, uri, size, meta, groups)
     bounds = np.append(first, len(local))
     parts = []
-    for i, (g, table) in enumerate(zip(groups, tables)):
-        table = table.select(columns)
+    for i, (g, items) in enumerate(zip(groups, _group_items(engine, uri, size, meta, groups))):
         within = local[bounds[i]:bounds[i + 1]] - rg_starts[g]
         if within[-1] - within[0] + 1 == len(within):
-            parts.append(table.slice(int(within[0]), len(within)))
-        else:  # (a take over chunked groups would first copy them whole)
-            parts.append(table.take(pa.array(within)))
-    return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+            parts.append(items.slice(int(within[0]), len(within)))
+        else:
+            parts.append(items.take(pa.array(within)))
+    return parts
 
 
-def read_positions(engine: Engine, vf: VersionFiles, positions: np.ndarray,
-                   columns: list[str] | None = None) -> pa.Table:
-    """Rows of one version at global ``positions`` (any order), in that order:
-    all RESULT_SCHEMA columns, or just ``columns`` of the files' own (a page
-    needs neither ``dataset_id`` nor ``version``)."""
+def items_at(engine: Engine, vf: VersionFiles, positions: np.ndarray) -> pa.LargeStringArray:
+    """Page items (pagejson.page_items) of one version's rows at global
+    ``positions`` (any order), in that order, as one contiguous array."""
     if len(positions) == 0:
-        return RESULT_SCHEMA.empty_table() if columns is None else FILE_SCHEMA.empty_table().select(columns)
+        return pa.array([], pa.large_string())
     order = np.argsort(positions, kind="stable")
     sorted_pos = positions[order]
-    parts = []
+    parts: list[pa.Array] = []
     file_of = np.searchsorted(vf.starts, sorted_pos, side="right") - 1
-    wanted = FILE_SCHEMA.names if columns is None else columns
     for fi in np.unique(file_of):
         local = sorted_pos[file_of == fi] - vf.starts[fi]
-        parts.append(_read_file_positions(engine, vf.uris[fi], local, vf.sizes[fi] if vf.sizes else None, wanted))
-    # parts read by pyarrow keep the files' NOT NULL fields, those read by DuckDB do not
-    table = pa.concat_tables(parts, promote_options="default") if len(parts) > 1 else parts[0]
+        parts.extend(_file_items(engine, vf.uris[fi], local, vf.sizes[fi] if vf.sizes else None))
+    items = pa.concat_arrays(parts) if len(parts) > 1 else parts[0]
     if not np.all(order[:-1] < order[1:]):
         inverse = np.empty_like(order)
         inverse[order] = np.arange(len(order))
-        table = table.take(pa.array(inverse))
-    return _with_lake_columns(table, vf) if columns is None else table
+        items = items.take(pa.array(inverse))
+    return items
 
 
-def read_range(engine: Engine, vf: VersionFiles, start: int, stop: int,
-               columns: list[str] | None = None) -> pa.Table:
-    """Rows ``[start, stop)`` of one version in storage order."""
-    return read_positions(engine, vf, np.arange(start, min(stop, vf.count), dtype=np.int64), columns)
+def item_range(engine: Engine, vf: VersionFiles, start: int, stop: int) -> pa.LargeStringArray:
+    """Page items of rows ``[start, stop)`` of one version in storage order."""
+    return items_at(engine, vf, np.arange(start, min(stop, vf.count), dtype=np.int64))
 
 
 def read_all(engine: Engine, vf: VersionFiles) -> pa.Table:
