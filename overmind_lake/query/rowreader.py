@@ -13,6 +13,7 @@ a slice or a take of ready items.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,6 +86,17 @@ def _with_lake_columns(table: pa.Table, vf: VersionFiles) -> pa.Table:
     return table.cast(RESULT_SCHEMA)
 
 
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="overmind-lake-render")
+
+
+def _render(engine: Engine, uri: str, size: int | None, meta: pq.FileMetaData,
+            groups: list[int]) -> dict[int, pa.Array]:
+    with _open(engine, uri, size) as fh:
+        reader = pq.ParquetFile(fh, metadata=meta)
+        return {g: page_items(reader.read_row_group(g, columns=list(PAGE_ITEM_FIELDS), use_threads=False))
+                for g in groups}
+
+
 def _group_items(engine: Engine, uri: str, size: int | None, meta: pq.FileMetaData,
                  groups: np.ndarray) -> list[pa.LargeStringArray]:
     """The page items of whole row groups of one file, through the engine's
@@ -93,12 +105,17 @@ def _group_items(engine: Engine, uri: str, size: int | None, meta: pq.FileMetaDa
     items: list[pa.Array | None] = [engine.cache_get(("page_items", uri, int(g))) for g in groups]
     missing = [i for i, t in enumerate(items) if t is None]
     if missing:
-        with _open(engine, uri, size) as fh:
-            reader = pq.ParquetFile(fh, metadata=meta)
-            for i in missing:
-                rendered = page_items(reader.read_row_group(int(groups[i]), columns=list(PAGE_ITEM_FIELDS)))
-                engine.cache_put(("page_items", uri, int(groups[i])), rendered)
-                items[i] = rendered
+        wanted = [int(groups[i]) for i in missing]
+        # many groups (a cold sorted page: its rows scattered over the file)
+        # are decoded and rendered on two threads, each with its own handle
+        halves = [wanted] if len(wanted) < 8 else [wanted[: len(wanted) // 2], wanted[len(wanted) // 2:]]
+        rendered: dict[int, pa.Array] = {}
+        for part in (list(_POOL.map(lambda gs: _render(engine, uri, size, meta, gs), halves))
+                     if len(halves) > 1 else [_render(engine, uri, size, meta, halves[0])]):
+            rendered.update(part)
+        for i, g in zip(missing, wanted):
+            items[i] = rendered[g]
+            engine.cache_put(("page_items", uri, g), rendered[g])
     return items  # type: ignore[return-value]
 
 
