@@ -15,6 +15,7 @@ row, the field and the rule.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import duckdb
@@ -199,6 +200,9 @@ _CHECKED_SQL = _checked_sql()
 
 #: Dict rows written to JSON per orjson call (each chunk is its own buffer).
 DICT_CHUNK_ROWS = 100_000
+#: Below twice this, dicts are checked in one part (DuckDB scans Arrow in
+#: groups of 122,880 rows: a smaller part would get one thread).
+DICT_PART_MIN_ROWS = 125_000
 
 
 def _checked_rows(con: duckdb.DuckDBPyConnection, table: pa.Table, typed_sql: str,
@@ -238,25 +242,52 @@ def _raise_first_error(rows: pa.Table, broken: pa.ChunkedArray | pa.Array, label
 def _dict_rows(con: duckdb.DuckDBPyConnection, rows: list[Any], params: dict[str, Any]) -> pa.Table | None:
     """Canonical rows of plain, valid dicts, checked through their JSON text;
     None when the rows are not plain or break any rule: the exact path then
-    decides (and words the error)."""
+    decides (and words the error).
+
+    A big list is done in two parts: DuckDB checks the first (releasing the
+    GIL) while Python writes the second's JSON text.
+    """
     n = len(rows)
-    texts = []
-    for start in range(0, n, DICT_CHUNK_ROWS):
-        chunk = record_texts(rows[start:start + DICT_CHUNK_ROWS])
-        if chunk is None:
+    if n == 0:
+        return None
+    cut = n // 2 if n >= 2 * DICT_PART_MIN_ROWS else n
+    first = _dict_texts(rows, 0, cut)
+    if first is None:
+        return None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        checking = pool.submit(_check_texts, con, first, 0, params)
+        second = _dict_texts(rows, cut, n) if cut < n else None
+        try:
+            parts = [checking.result()]
+        except duckdb.Error:
             return None
-        texts.append(chunk)
-    if not texts:
-        return None
-    positions = pa.array(np.arange(n, dtype=np.int64))
-    try:
-        checked = _checked_rows(con, pa.table({"rowno": positions, "pos": positions, "j": pa.chunked_array(texts)}),
-                                _DICT_RECORDS, params)
-    except duckdb.Error:
-        return None
+    if cut < n:
+        if second is None:
+            return None
+        try:
+            parts.append(_check_texts(con, second, cut, params))
+        except duckdb.Error:
+            return None
+    checked = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
     if _broken(checked) is not None or _hides_non_finite(checked, rows):
         return None
     return checked.drop_columns(_ERROR_COLUMNS)
+
+
+def _dict_texts(rows: list[Any], start: int, stop: int) -> pa.ChunkedArray | None:
+    texts = []
+    for lo in range(start, stop, DICT_CHUNK_ROWS):
+        chunk = record_texts(rows[lo:min(stop, lo + DICT_CHUNK_ROWS)])
+        if chunk is None:
+            return None
+        texts.append(chunk)
+    return pa.chunked_array(texts)
+
+
+def _check_texts(con: duckdb.DuckDBPyConnection, texts: pa.ChunkedArray, start: int,
+                 params: dict[str, Any]) -> pa.Table:
+    positions = pa.array(np.arange(start, start + len(texts), dtype=np.int64))
+    return _checked_rows(con, pa.table({"rowno": positions, "pos": positions, "j": texts}), _DICT_RECORDS, params)
 
 
 def _hides_non_finite(part: pa.Table, rows: list[Any]) -> bool:
