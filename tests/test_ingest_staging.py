@@ -119,6 +119,27 @@ def test_dict_fast_path_over_several_chunks(monkeypatch):
     assert fast.drop_columns(["id"]).equals(exact.drop_columns(["id"]))
 
 
+def test_dict_fast_path_in_two_overlapping_parts(monkeypatch):
+    monkeypatch.setattr(normalize, "DICT_CHUNK_ROWS", 3)
+    monkeypatch.setattr(normalize, "DICT_PART_MIN_ROWS", 5)
+    rows = [{"input": {"i": i}, "order": i} for i in range(13)] + _plain_rows()
+    fast, exact = _normalized(rows, True), _normalized(rows, False)
+    assert fast.column("rowno").to_pylist() == list(range(len(rows)))
+    assert fast.drop_columns(["id"]).equals(exact.drop_columns(["id"]))
+
+
+@pytest.mark.parametrize("bad", [2, 17])  # in the first part, in the second
+def test_dict_two_parts_a_broken_row_gets_the_exact_error(lake, monkeypatch, bad):
+    from overmind_lake import ValidationError
+    monkeypatch.setattr(normalize, "DICT_CHUNK_ROWS", 3)
+    monkeypatch.setattr(normalize, "DICT_PART_MIN_ROWS", 5)
+    rows = [{"input": i} for i in range(20)]
+    rows[bad]["source"] = "nonsense"
+    with pytest.raises(ValidationError) as info:
+        lake.create_dataset("d", rows)
+    assert (info.value.row, info.value.field) == (bad, "source")
+
+
 @pytest.mark.parametrize("rows", [
     [{"persona": uuid.UUID(GOOD)}],  # a UUID is a string only for id and agent
     [{"persona": Colour.RED}],
