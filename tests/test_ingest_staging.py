@@ -177,3 +177,10 @@ def test_jsonl_repeated_and_lake_keys_are_known_keys(lake, tmp_path):
     with pytest.raises(ValidationError) as info:
         lake.create_dataset("e", str(path))
     assert (info.value.row, info.value.field) == (2, "zz")
+
+
+def test_dict_fast_path_with_escape_heavy_text():
+    rows = [{"input": "line one\nline \"two\"\t\\ " * 25, "tags": {"q": "\"" * 40}} for _ in range(200)]
+    assert dicts.record_texts(rows) is not None
+    fast, exact = _normalized(rows, True), _normalized(rows, False)
+    assert fast.drop_columns(["id"]).equals(exact.drop_columns(["id"]))

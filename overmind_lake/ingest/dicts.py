@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 import uuid
 from typing import Any
 
@@ -90,10 +91,10 @@ def _type_column(present: list[bool] | None, values: pa.Array, kind: str) -> pa.
 _PLAIN_TYPES = frozenset({str, int, bool, type(None), dict, list, tuple, float, uuid.UUID})
 _UUID_FIELDS = frozenset({"id", "agent"})
 #: Put between rows: orjson writes it as ``"\u0000"``, so the rows of the
-#: output are separated by exactly ``_SEPARATOR``.
+#: output are separated by exactly ``_SEPARATOR_BYTES``.
 _SENTINEL = "\x00"
-_SEPARATOR = np.frombuffer(b',"\\u0000",', dtype=np.uint8)
-_BACKSLASH_AT = 2  # the separator's backslash, the byte searched for
+_SEPARATOR_BYTES = b',"\\u0000",'
+_SEPARATOR_RE = re.compile(re.escape(_SEPARATOR_BYTES))
 
 
 def _plain(rows: list[Any]) -> bool:
@@ -132,12 +133,12 @@ def _views(data: bytes, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.string_view(), n, [None, pa.py_buffer(views), pa.py_buffer(data)])
 
 
-def record_texts(rows: list[Any], block: int = 1 << 20) -> pa.Array | None:
+def record_texts(rows: list[Any]) -> pa.Array | None:
     """One JSON object text per row (a string-view array over orjson's output),
     or None when the rows are not plain (the exact path decides then).
 
     orjson writes the rows, separated by a sentinel element, in one call; the
-    separators are found by their backslash, and each row's text is the
+    separators are found by a byte search, and each row's text is the
     slice between two of them. A row whose text happened to hold the
     separator would make one too many: then None.
     """
@@ -151,17 +152,14 @@ def record_texts(rows: list[Any], block: int = 1 << 20) -> pa.Array | None:
         return None
     if len(data) >= 1 << 31:  # views address their text with 32-bit offsets
         return None
-    text = np.frombuffer(data, dtype=np.uint8)
-    width = len(_SEPARATOR)
-    hits = [np.flatnonzero(text[s:s + block] == 92) + s for s in range(0, len(text), block)]
-    cand = np.concatenate(hits) - _BACKSLASH_AT
-    cand = cand[(cand >= 0) & (cand + width <= len(text))]
-    seps = cand[(text[cand[:, None] + np.arange(width)] == _SEPARATOR).all(axis=1)]
+    # (a row ends with "}", so no false match can overlap a real separator)
+    seps = np.fromiter((m.start() for m in _SEPARATOR_RE.finditer(data)), dtype=np.int64)
     if len(seps) != len(rows) - 1:
         return None
+    width = len(_SEPARATOR_BYTES)
     starts = np.empty(len(rows), dtype=np.int64)
     ends = np.empty(len(rows), dtype=np.int64)
-    starts[0], ends[-1] = 1, len(text) - 1  # inside the list's brackets
+    starts[0], ends[-1] = 1, len(data) - 1  # inside the list's brackets
     starts[1:], ends[:-1] = seps + width, seps
     return _views(data, starts, ends - starts)
 
