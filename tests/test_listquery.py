@@ -327,3 +327,15 @@ def test_cached_positions_are_not_shared_across_version_lists(tmp_path):
     assert lake.datapoints("x", version_min=2, ordering="-order").page(page_size=1)["results"][0]["input"] == "v2-a"
     assert lake.datapoints("x", source="seed", version_min=1).count() == 3
     assert lake.datapoints("x", source="seed", version=3).page()["count"] == 2
+
+
+def test_page_items_are_large_strings_so_a_row_group_may_pass_2_gib():
+    import pyarrow as pa
+
+    from overmind_lake.query.pagejson import join_items, page_items
+
+    rows = pa.table({"id": ["a"], "expected_output": pa.array([None], pa.string()), "input": ['{"x":1}'],
+                     "order": [3], "persona": ['say "hi"'], "tags": ["[]"]})
+    items = page_items(rows)
+    assert items.type == pa.large_string()
+    assert join_items(items) == b'[{"id":"a","expected_output":null,"input":{"x":1},"order":3,"persona":"say \\"hi\\"","tags":[]}]'

@@ -39,18 +39,23 @@ def page_items(rows: pa.Table) -> pa.LargeStringArray:
     ``{"id":…,"expected_output":…,"input":…,"order":…,"persona":…,"tags":…},``."""
     if rows.num_rows == 0:
         return pa.array([], pa.large_string())
+    big = pa.large_string()  # a row group's items may pass 2 GiB of text
+
+    def text(value: str) -> pa.Scalar:
+        return pa.scalar(value, big)
+
     items = pc.binary_join_element_wise(
-        '{"id":"', rows["id"],
-        '","expected_output":', _json_text(rows["expected_output"]),
-        ',"input":', _json_text(rows["input"]),
-        ',"order":', pc.cast(rows["order"], pa.string()),
-        ',"persona":', _json_strings(rows["persona"]),
-        ',"tags":', _json_text(rows["tags"]),
-        "},",
-        "",  # the separator between the pieces above
+        text('{"id":"'), rows["id"].cast(big),
+        text('","expected_output":'), _json_text(rows["expected_output"]).cast(big),
+        text(',"input":'), _json_text(rows["input"]).cast(big),
+        text(',"order":'), pc.cast(rows["order"], big),
+        text(',"persona":'), _json_strings(rows["persona"]).cast(big),
+        text(',"tags":'), _json_text(rows["tags"]).cast(big),
+        text("},"),
+        text(""),  # the separator between the pieces above
     )
     items = items.combine_chunks() if isinstance(items, pa.ChunkedArray) else items
-    return items.cast(pa.large_string()) if items.type != pa.large_string() else items
+    return items if items.type == big else items.cast(big)
 
 
 def join_items(items: pa.LargeStringArray) -> bytes:
