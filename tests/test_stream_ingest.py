@@ -142,3 +142,15 @@ def test_empty_reader_writes_an_empty_version_like_an_empty_table(lake):
     versions = lake.versions(ds)
     assert versions["count"].to_list() == [3, 0, 0]
     assert versions["checksum"][1] == versions["checksum"][2]
+
+
+def test_empty_reader_with_an_unknown_column_is_rejected_like_an_empty_table(lake):
+    schema = pa.schema([("input", pa.string()), ("bogus", pa.string())])
+    ds = lake.create_dataset("d", arrow_rows(3)).dataset_id
+    with pytest.raises(ValidationError) as from_table:
+        lake.add_version(ds, schema.empty_table())
+    with pytest.raises(ValidationError) as from_reader:
+        lake.add_version(ds, pa.RecordBatchReader.from_batches(schema, []))
+    assert str(from_reader.value) == str(from_table.value)
+    assert from_reader.value.field == "bogus"
+    assert lake.versions(ds)["version"].to_list() == [1]

@@ -57,7 +57,7 @@ def chunks_of(datapoints: Any, storage_options: dict[str, Any] | None = None) ->
     """The input as a stream of Arrow chunks, or None when it is small enough
     (or of a kind) to be written in memory."""
     if isinstance(datapoints, pa.RecordBatchReader):
-        return _rechunk(datapoints)
+        return _rechunk(datapoints, datapoints.schema)
     if isinstance(datapoints, (str, os.PathLike)) and os.fspath(datapoints).lower().endswith(".parquet"):
         import fsspec
 
@@ -65,7 +65,7 @@ def chunks_of(datapoints: Any, storage_options: dict[str, Any] | None = None) ->
         try:
             with fsspec.open(path, "rb", **(storage_options or {})) as fh:
                 rows = pq.ParquetFile(fh).metadata.num_rows
-        except (FileNotFoundError, pa.ArrowInvalid):
+        except (OSError, pa.ArrowInvalid):
             return None  # the in-memory path reports it
         if rows > STREAM_MIN_ROWS:
             return _parquet_chunks(path, storage_options)
@@ -76,10 +76,13 @@ def _parquet_chunks(path: str, storage_options: dict[str, Any] | None) -> Iterat
     import fsspec
 
     with fsspec.open(path, "rb", **(storage_options or {})) as fh:
-        yield from _rechunk(pq.ParquetFile(fh).iter_batches(batch_size=64 * 1024))
+        file = pq.ParquetFile(fh)
+        yield from _rechunk(file.iter_batches(batch_size=64 * 1024), file.schema_arrow)
 
 
-def _rechunk(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.Table]:
+def _rechunk(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[pa.Table]:
+    """Tables of ``CHUNK_ROWS`` rows (the last one shorter; one empty table,
+    with the input's columns, when there are no rows at all)."""
     pending: list[pa.RecordBatch] = []
     size = 0
     for batch in batches:
@@ -91,7 +94,7 @@ def _rechunk(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.Table]:
             rest = table.slice(CHUNK_ROWS)
             pending, size = rest.to_batches(), rest.num_rows
     if size or not pending:
-        yield pa.Table.from_batches(pending) if pending else pa.table({})
+        yield pa.Table.from_batches(pending, schema=schema)
 
 
 def _shifted(error: ValidationError, offset: int) -> ValidationError:
@@ -201,7 +204,8 @@ def _merge(con: duckdb.DuckDBPyConnection, writer: VersionWriter, files: list[Fi
     relation = con.sql(f'SELECT {_COLUMNS} FROM read_parquet($files) ORDER BY "order", id', params={"files": uris})
     merged: list[FileEntry] = []
     try:
-        for table in _rechunk(relation.to_arrow_reader(batch_size=64 * 1024)):
+        reader = relation.to_arrow_reader(batch_size=64 * 1024)
+        for table in _rechunk(reader, reader.schema):
             if table.num_rows:
                 merged.append(writer.write(table))
     except BaseException:
