@@ -154,3 +154,10 @@ def test_empty_reader_with_an_unknown_column_is_rejected_like_an_empty_table(lak
     assert str(from_reader.value) == str(from_table.value)
     assert from_reader.value.field == "bogus"
     assert lake.versions(ds)["version"].to_list() == [1]
+
+
+def test_derive_takes_a_record_batch_reader(lake):
+    ds = lake.create_dataset("d", arrow_rows(3)).dataset_id
+    extra = arrow_rows(5).slice(3)
+    lake.derive(ds, add=pa.RecordBatchReader.from_batches(extra.schema, extra.to_batches()))
+    assert lake.versions(ds)["count"].to_list() == [3, 5]

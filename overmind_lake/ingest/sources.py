@@ -149,6 +149,8 @@ def to_staging(datapoints: Any, storage_options: dict[str, Any] | None = None) -
         return Staging("columns", datapoints)
     if isinstance(datapoints, pa.RecordBatch):
         return Staging("columns", pa.Table.from_batches([datapoints]))
+    if isinstance(datapoints, pa.RecordBatchReader):  # (derive: add and replace are held in memory)
+        return Staging("columns", datapoints.read_all())
     try:
         import polars as pl
 
