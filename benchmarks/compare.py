@@ -378,8 +378,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--curve", action=argparse.BooleanOptionalAction, default=None,
                     help="measure the cost curve (default: on at the default scale only)")
     ap.add_argument("--curve-sizes", default="500000,5000000,20000000")
-    ap.add_argument("--curve-pg-max", type=int, default=500_000,
-                    help="load PostgreSQL for curve sizes up to this many rows (default 500,000)")
+    ap.add_argument("--curve-pg-max", type=int, default=5_000_000,
+                    help="load PostgreSQL for curve sizes up to this many rows (default 5,000,000)")
     ap.add_argument("--reuse-lake", choices=("auto", "always", "never"), default="auto",
                     help="cached corpus lake: auto = reuse while the lake's write path is unchanged (default)")
     ap.add_argument("--json", metavar="PATH", help="also write the measurements as JSON")
