@@ -101,13 +101,19 @@ def finish(data: pa.Table) -> tuple[pa.Table, Callable[[], VersionStats]]:
     return data, lambda: version_stats(data)
 
 
-def version_stats(data: pa.Table) -> VersionStats:
-    """Row count, per-source counts, distinct generator models and checksum of a sorted version."""
+def source_counts_and_models(data: pa.Table) -> tuple[dict[str, int], set[str]]:
+    """Rows per source (every source named) and the distinct generator models."""
     counts = {s: 0 for s in SOURCES}
     if data.num_rows:
         for item in pc.value_counts(data.column("source").combine_chunks()).to_pylist():
             counts[item["values"]] = item["counts"]
-    models = pc.unique(pc.drop_null(data.column("generator_model").combine_chunks())).to_pylist()
+    models = set(pc.unique(pc.drop_null(data.column("generator_model").combine_chunks())).to_pylist())
+    return counts, models
+
+
+def version_stats(data: pa.Table) -> VersionStats:
+    """Row count, per-source counts, distinct generator models and checksum of a sorted version."""
+    counts, models = source_counts_and_models(data)
     return VersionStats(count=data.num_rows, source_counts=counts, generator_models=sorted(models),
                         checksum=content_checksum(data))
 

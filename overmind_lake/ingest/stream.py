@@ -39,7 +39,7 @@ from ..schema import FILE_SCHEMA, SOURCES
 from ..storage.catalog import FileEntry
 from ..storage.checksum import column_chunks
 from ..storage.writer import VersionStats, VersionWriter
-from .assemble import with_default_order, connect, finish, first_duplicate, stage
+from .assemble import connect, finish, first_duplicate, source_counts_and_models, stage, with_default_order
 from .checksum import checksum_of_columns
 
 #: Rows validated and written at a time (about 1 GB of working memory for
@@ -112,10 +112,10 @@ class _Tally:
 
     def add(self, data: pa.Table) -> None:
         self.count += data.num_rows
-        if data.num_rows:
-            for item in pc.value_counts(data.column("source").combine_chunks()).to_pylist():
-                self.sources[item["values"]] += item["counts"]
-        self.models.update(pc.unique(pc.drop_null(data.column("generator_model").combine_chunks())).to_pylist())
+        counts, models = source_counts_and_models(data)
+        for source, n in counts.items():
+            self.sources[source] += n
+        self.models |= models
 
 
 def _key(data: pa.Table, i: int) -> tuple[int, str]:
