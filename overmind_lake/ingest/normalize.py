@@ -27,6 +27,7 @@ from ..duck import arrow, one, run
 from ..errors import ValidationError
 from ..schema import DATAPOINT_FIELDS, JSON_FIELDS, LAKE_COLUMNS, MAX_ORDER, MAX_PERSONA_CHARS, SOURCES
 from .dicts import hides_non_finite, record_texts
+from .scan import matching_rows
 from .sources import Staging, typed
 
 _ALLOWED_KEYS = list(DATAPOINT_FIELDS) + list(LAKE_COLUMNS)
@@ -291,14 +292,13 @@ def _check_texts(con: duckdb.DuckDBPyConnection, texts: pa.ChunkedArray, start: 
 
 
 def _hides_non_finite(part: pa.Table, rows: list[Any]) -> bool:
-    """orjson writes NaN/Infinity as null: only a JSON value with a null
-    inside can hide one (a top-level one was ruled out before)."""
-    for field in JSON_FIELDS:
-        suspects = pc.fill_null(pc.match_substring_regex(part.column(field), "null"), False)
-        if pc.any(suspects).as_py():
-            rownos = pc.filter(part.column("rowno"), suspects).to_numpy()
-            if hides_non_finite(rows, rownos, field):
-                return True
+    """orjson writes NaN/Infinity as null: only a JSON value with a null inside
+    can hide one (a top-level one was ruled out before)."""
+    suspects = matching_rows({f: part.column(f) for f in JSON_FIELDS}, "null", literal=True)
+    for field, found in suspects.items():
+        rownos = pc.take(part.column("rowno"), pa.array(found.to_numpy())).to_numpy()
+        if hides_non_finite(rows, rownos, field):
+            return True
     return False
 
 

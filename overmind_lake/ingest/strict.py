@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import json
 
-import polars as pl
 import pyarrow as pa
 
 from ..errors import ValidationError
 from ..schema import JSON_FIELDS
+from .scan import matching_rows, refine
 from .sources import Staging
 
 #: Every text holding a non-finite literal holds one of these (case-insensitive).
@@ -49,25 +49,10 @@ def _is_string(t: pa.DataType) -> bool:
 
 
 def _suspects(columns: dict[str, pa.ChunkedArray | pa.Array]) -> dict[str, list[int]]:
-    """Per column, the indices of the texts that might not be strict JSON
-    (in increasing order)."""
-    if not columns:
-        return {}
-    frame = pl.from_arrow(pa.table(columns), rechunk=False)
-    # the column names may be anything; address them by position
-    names = list(columns)
-    frame.columns = [f"c{i}" for i in range(len(names))]
-    hints = frame.select(
-        *[(pl.col(c).str.contains(_TRAILING_COMMA) | pl.col(c).str.contains(_NON_FINITE_HINT)).fill_null(False)
-          for c in frame.columns])
-    found: dict[str, list[int]] = {}
-    for i, name in enumerate(names):
-        rows = hints.get_column(f"c{i}").arg_true()
-        if rows.len() == 0:
-            continue
-        texts = frame.get_column(f"c{i}").gather(rows)
-        precise = (texts.str.contains(_TRAILING_COMMA) | texts.str.contains(_NON_FINITE)).fill_null(False)
-        kept = rows.filter(precise).to_list()
+    """Per column, the indices (ascending) of the texts that might not be strict JSON."""
+    found = {}
+    for name, rows in matching_rows(columns, _TRAILING_COMMA, _NON_FINITE_HINT).items():
+        kept = refine(columns[name], rows, _TRAILING_COMMA, _NON_FINITE)
         if kept:
             found[name] = kept
     return found
