@@ -205,7 +205,7 @@ class Lake:
         """Write ``datapoints`` as the dataset's next version.
 
         ``agent`` is the rows' default agent (default: the dataset's agent).
-        A big Parquet file or a ``RecordBatchReader`` is written chunk by
+        A big Parquet or JSONL file or a ``RecordBatchReader`` is written chunk by
         chunk, in bounded memory (see ingest/stream.py).
         """
         record = self.dataset(dataset)
@@ -225,7 +225,7 @@ class Lake:
 
     def _commit_stream(self, dataset_id: str, chunks: Any, *, source: str, agent: str | None,
                        generator_model: str | None, message: str) -> CommitRecord:
-        """A version written chunk by chunk (a big Parquet file, a RecordBatchReader)."""
+        """A version written chunk by chunk (a big Parquet or JSONL file, a RecordBatchReader)."""
         writer = VersionWriter(self.fs, self.catalog, dataset_id)
         stats = write_stream(writer, chunks, source=source, agent=agent, generator_model=generator_model)
         return writer.commit(stats, message=message)

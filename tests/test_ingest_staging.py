@@ -29,7 +29,7 @@ def _jsonl_reference(data: bytes) -> tuple[list[int], list[bytes]]:
 
 
 def _jsonl_staged(data: bytes) -> tuple[list[int], list[bytes]]:
-    table = sources._from_jsonl(data).table
+    table = sources.jsonl_lines(data).table
     assert table.column("pos").to_pylist() == list(range(table.num_rows))
     return table.column("rowno").to_pylist(), [t.encode("utf-8") for t in table.column("j").to_pylist()]
 

@@ -25,6 +25,8 @@ N = 50
 def tiny_chunks(monkeypatch):
     monkeypatch.setattr(stream, "CHUNK_ROWS", 7)
     monkeypatch.setattr(stream, "STREAM_MIN_ROWS", 10)
+    monkeypatch.setattr(stream, "STREAM_MIN_BYTES", 1000)
+    monkeypatch.setattr(stream, "JSONL_CHUNK_BYTES", 700)
 
 
 def arrow_rows(n: int = N, *, order=None, ids=None) -> pa.Table:
@@ -161,3 +163,84 @@ def test_derive_takes_a_record_batch_reader(lake):
     extra = arrow_rows(5).slice(3)
     lake.derive(ds, add=pa.RecordBatchReader.from_batches(extra.schema, extra.to_batches()))
     assert lake.versions(ds)["count"].to_list() == [3, 5]
+
+
+def jsonl_text(rows: list[dict], *, blank_every: int = 0) -> str:
+    lines = []
+    for i, row in enumerate(rows):
+        lines.append(json.dumps(row))
+        if blank_every and i % blank_every == 0:
+            lines.append("   ")  # blank lines keep their number
+    return "\n".join(lines) + "\n"
+
+
+def jsonl_rows(n: int = N) -> list[dict]:
+    rows = make_rows(n)
+    for i, row in enumerate(rows):
+        row["id"] = str(uuid.UUID(int=i + 1))
+    return rows
+
+
+def test_big_jsonl_is_streamed_in_blocks_of_lines_and_equals_in_memory(lake, tmp_path, monkeypatch):
+    path = tmp_path / "in.jsonl"
+    path.write_text(jsonl_text(jsonl_rows(), blank_every=4), encoding="utf-8")
+    assert path.stat().st_size > 3 * stream.JSONL_CHUNK_BYTES
+    streamed = lake.create_dataset("streamed", str(path)).dataset_id
+    assert len(lake.commits(streamed)[0].files) > 3  # one file per block
+    monkeypatch.setattr(stream, "STREAM_MIN_BYTES", 1 << 40)
+    in_memory = lake.create_dataset("in-memory", str(path)).dataset_id
+    assert len(lake.commits(in_memory)[0].files) == 1
+    same_version(lake, streamed, in_memory)
+    assert lake.datapoints(streamed).to_polars()["order"].to_list() == list(range(N))
+
+
+def test_jsonl_error_in_a_later_block_names_its_line_in_the_file(lake, tmp_path):
+    rows = jsonl_rows()
+    text = jsonl_text(rows, blank_every=4).splitlines()
+    bad_line = len(text) - 3  # 1-based number of a line near the end
+    text[bad_line - 1] = '{"input": 1, "source": "nope"}'
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(text) + "\n", encoding="utf-8")
+    with pytest.raises(ValidationError) as exc:
+        lake.create_dataset("d", str(path))
+    assert (exc.value.row, exc.value.row_label, exc.value.field) == (bad_line, "line", "source")
+    text[bad_line - 1] = '{"input": [1, nan]}'
+    path.write_text("\n".join(text) + "\n", encoding="utf-8")
+    with pytest.raises(ValidationError) as exc:
+        lake.create_dataset("d", str(path))
+    assert (exc.value.row, exc.value.row_label) == (bad_line, "line")
+    assert lake.datasets().height == 0
+    assert list((tmp_path / "lake").rglob("*.parquet")) == []
+
+
+def test_jsonl_duplicate_id_across_blocks_names_the_later_line(lake, tmp_path):
+    rows = jsonl_rows()
+    rows[40]["id"] = rows[2]["id"]
+    path = tmp_path / "in.jsonl"
+    path.write_text(jsonl_text(rows), encoding="utf-8")
+    with pytest.raises(ValidationError) as exc:
+        lake.create_dataset("d", str(path))
+    assert (exc.value.row, exc.value.row_label) == (41, "line")
+    assert rows[2]["id"] in str(exc.value)
+
+
+def test_jsonl_line_longer_than_a_block_and_no_final_newline(lake, tmp_path):
+    rows = jsonl_rows(20)
+    rows[5]["input"] = {"text": "x" * (3 * stream.JSONL_CHUNK_BYTES)}
+    path = tmp_path / "in.jsonl"
+    path.write_text(jsonl_text(rows).rstrip("\n"), encoding="utf-8")
+    ds = lake.create_dataset("d", str(path)).dataset_id
+    got = lake.datapoints(ds).to_polars()
+    assert got.height == 20
+    assert json.loads(got["input"][5]) == rows[5]["input"]
+    assert got["id"].to_list() == [r["id"] for r in rows]
+
+
+def test_jsonl_bad_utf8_in_a_later_block_names_its_line(lake, tmp_path):
+    lines = [json.dumps(r).encode() for r in jsonl_rows()]
+    lines[37] = b'{"input": "\xff"}'
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    with pytest.raises(ValidationError) as exc:
+        lake.create_dataset("d", str(path))
+    assert (exc.value.row, exc.value.row_label) == (38, "line")

@@ -56,8 +56,9 @@ def _newlines(data: bytes, block: int = 1 << 20) -> np.ndarray:
     return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
 
-def _from_jsonl(data: bytes) -> Staging:
-    """Lines of a JSONL file as an Arrow array over the file's own bytes.
+def jsonl_lines(data: bytes, first_line: int = 1) -> Staging:
+    """Lines of JSONL text as an Arrow array over the text's own bytes,
+    numbered from ``first_line`` (a part of a bigger file starts later).
 
     Each value is one line with its newline (whitespace to a JSON parser), so
     the array needs only an offsets buffer, no copy of the text.
@@ -66,7 +67,7 @@ def _from_jsonl(data: bytes) -> Staging:
         pa.LargeStringArray.from_buffers(1, pa.py_buffer(np.array([0, len(data)], dtype=np.int64)),
                                          pa.py_buffer(data)).validate(full=True)
     except pa.ArrowInvalid:
-        for no, line in enumerate(data.split(b"\n"), start=1):
+        for no, line in enumerate(data.split(b"\n"), start=first_line):
             try:
                 line.decode("utf-8")
             except UnicodeDecodeError:
@@ -90,7 +91,7 @@ def _from_jsonl(data: bytes) -> Staging:
     if len(candidates):
         found = pc.match_substring_regex(lines.take(pa.array(candidates)), r"^\s*$")
         blank[candidates] = found.to_numpy(zero_copy_only=False)
-    rownos = np.arange(1, count + 1, dtype=np.int64)
+    rownos = np.arange(first_line, first_line + count, dtype=np.int64)
     while len(blank) and blank[-1]:  # trailing blank lines (the usual final newline): a free slice
         blank, lines, rownos = blank[:-1], lines.slice(0, len(lines) - 1), rownos[:-1]
     if blank.any():
@@ -124,7 +125,7 @@ def _read(path: str, storage_options: dict[str, Any] | None) -> bytes:
 def from_path(path: str, storage_options: dict[str, Any] | None = None) -> Staging:
     lowered = path.lower()
     if lowered.endswith(".jsonl") or lowered.endswith(".ndjson"):
-        return _from_jsonl(_read(path, storage_options))
+        return jsonl_lines(_read(path, storage_options))
     if lowered.endswith(".json"):
         return _from_json_array(_read(path, storage_options))
     if lowered.endswith(".parquet"):
@@ -143,6 +144,8 @@ def from_path(path: str, storage_options: dict[str, Any] | None = None) -> Stagi
 
 def to_staging(datapoints: Any, storage_options: dict[str, Any] | None = None) -> Staging:
     """Accept any input shape of the contract and return its staging form."""
+    if isinstance(datapoints, Staging):  # a part of a bigger input, staged already (stream.py)
+        return datapoints
     if isinstance(datapoints, (str, os.PathLike)):
         return from_path(os.fspath(datapoints), storage_options)
     if isinstance(datapoints, pa.Table):

@@ -1,7 +1,8 @@
 """Writing a version too big to hold in memory, one chunk at a time.
 
 A big Parquet file or an Arrow ``RecordBatchReader`` is read in chunks of
-``CHUNK_ROWS`` rows. Each chunk goes through the same staging, validation
+``CHUNK_ROWS`` rows, a big JSONL file in blocks of about ``JSONL_CHUNK_BYTES``
+cut at line ends. Each chunk goes through the same staging, validation
 and defaults as an in-memory write (assemble.py), is sorted by ``order, id``
 and written as one data file of the version, while the next chunk is being
 validated. Row numbers in errors count from the start of the input.
@@ -39,6 +40,7 @@ from ..schema import FILE_SCHEMA, SOURCES
 from ..storage.catalog import FileEntry
 from ..storage.checksum import column_chunks
 from ..storage.writer import VersionStats, VersionWriter
+from .sources import Staging, jsonl_lines
 from .assemble import connect, finish, first_duplicate, source_counts_and_models, stage, with_default_order
 from .checksum import checksum_of_columns
 
@@ -47,13 +49,18 @@ from .checksum import checksum_of_columns
 CHUNK_ROWS = 1_000_000
 #: A Parquet file with more rows than this is written chunk by chunk.
 STREAM_MIN_ROWS = 2_000_000
+#: A JSONL file of more bytes than this is written chunk by chunk...
+STREAM_MIN_BYTES = 1 << 30
+#: ...in blocks of about this many bytes (whole lines; a longer line is one block).
+JSONL_CHUNK_BYTES = 256 << 20
 #: DuckDB's memory for the cross-chunk checks and the merge; it spills beyond.
 DUCKDB_MEMORY = "4GB"
 
 _COLUMNS = ", ".join(f'"{f.name}"' for f in FILE_SCHEMA)
 
 
-def chunks_of(datapoints: Any, storage_options: dict[str, Any] | None = None) -> Iterator[pa.Table] | None:
+def chunks_of(datapoints: Any,
+              storage_options: dict[str, Any] | None = None) -> Iterator[pa.Table | Staging] | None:
     """The input as a stream of Arrow chunks, or None when it is small enough
     (or of a kind) to be written in memory."""
     if isinstance(datapoints, pa.RecordBatchReader):
@@ -69,7 +76,41 @@ def chunks_of(datapoints: Any, storage_options: dict[str, Any] | None = None) ->
             return None  # the in-memory path reports it
         if rows > STREAM_MIN_ROWS:
             return _parquet_chunks(path, storage_options)
+    if isinstance(datapoints, (str, os.PathLike)) and os.fspath(datapoints).lower().endswith((".jsonl", ".ndjson")):
+        import fsspec
+
+        path = os.fspath(datapoints)
+        try:
+            fs, inner = fsspec.core.url_to_fs(path, **(storage_options or {}))
+            size = fs.size(inner)
+        except OSError:
+            return None  # the in-memory path reports it
+        if size is not None and size > STREAM_MIN_BYTES:
+            return _jsonl_chunks(path, storage_options)
     return None
+
+
+def _jsonl_chunks(path: str, storage_options: dict[str, Any] | None) -> Iterator[Staging]:
+    """Blocks of whole lines, each staged with its lines' numbers in the file."""
+    import fsspec
+
+    first_line = 1
+    with fsspec.open(path, "rb", **(storage_options or {})) as fh:
+        carry = b""
+        while True:
+            block = fh.read(JSONL_CHUNK_BYTES)
+            data = carry + block if carry else block
+            if not block:
+                if data:
+                    yield jsonl_lines(data, first_line)
+                return
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:  # no line end yet: a line longer than a block
+                carry = data
+                continue
+            carry = data[cut:]
+            yield jsonl_lines(data[:cut], first_line)
+            first_line += data.count(b"\n", 0, cut)
 
 
 def _parquet_chunks(path: str, storage_options: dict[str, Any] | None) -> Iterator[pa.Table]:
@@ -122,7 +163,7 @@ def _key(data: pa.Table, i: int) -> tuple[int, str]:
     return data.column("order")[i].as_py(), data.column("id")[i].as_py()
 
 
-def write_stream(writer: VersionWriter, chunks: Iterable[pa.Table], *, source: str, agent: str | None,
+def write_stream(writer: VersionWriter, chunks: Iterable[pa.Table | Staging], *, source: str, agent: str | None,
                  generator_model: str | None) -> VersionStats:
     """Validate and write ``chunks`` as ``writer``'s version; its stats.
 
@@ -149,12 +190,14 @@ def write_stream(writer: VersionWriter, chunks: Iterable[pa.Table], *, source: s
             pending: Future | None = None
             offset = 0
             for chunk in chunks:
+                # a staged part of a file numbers its rows (lines) already
+                shift = 0 if isinstance(chunk, Staging) else offset
                 try:
                     rows, label = stage(con, chunk, source=source, agent=agent, generator_model=generator_model)
                     rows = with_default_order(rows, first=offset, label=label)
                 except ValidationError as exc:
-                    raise _shifted(exc, offset) from None
-                ids = rows.select(["id"]).append_column("rowno", pc.add(rows.column("rowno"), offset))
+                    raise _shifted(exc, shift) from None
+                ids = rows.select(["id"]).append_column("rowno", pc.add(rows.column("rowno"), shift))
                 pq.write_table(ids, os.path.join(scratch, f"ids-{offset:015d}.parquet"), compression="none")
                 data, _ = finish(rows)
                 del rows
@@ -164,7 +207,7 @@ def write_stream(writer: VersionWriter, chunks: Iterable[pa.Table], *, source: s
                     if pending is not None:
                         pending.result()
                     pending = pool.submit(write, data)
-                offset += chunk.num_rows
+                offset += chunk.table.num_rows if isinstance(chunk, Staging) else chunk.num_rows
             if pending is not None:
                 pending.result()
         _check_unique(big, scratch, tally.count, label)
