@@ -223,6 +223,9 @@ def write_stream(writer: VersionWriter, chunks: Iterable[pa.Table | Staging], *,
         writer.abort(written)
         raise
     finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:  # a generator reading a file: closed now, not when the traceback goes
+            close()
         con.close()
         big.close()
         shutil.rmtree(scratch, ignore_errors=True)

@@ -14,6 +14,7 @@ one of them; only those are parsed again, strictly, in Python.
 from __future__ import annotations
 
 import json
+import re
 
 import pyarrow as pa
 
@@ -27,6 +28,10 @@ _NON_FINITE_HINT = r"(?i)nan|inf"
 #: ...and, outside a string, in this shape: a value of its own.
 _NON_FINITE = r"(?i)(?:^|[\[:,])[ \t\r\n]*-?(?:nan|inf|infinity)[ \t\r\n]*(?:[,\]}]|$)"
 _TRAILING_COMMA = r",[ \t\r\n]*[\]}]"
+#: A JSON string (in text yyjson accepts, every '"' outside a string opens one).
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+#: What only a lenient parser takes, once the strings are blanked out.
+_LENIENT = re.compile(_TRAILING_COMMA + "|" + _NON_FINITE.replace("(?i)", "").replace("$", r"\Z"), re.I)
 
 
 def _reject_constant(name: str):
@@ -35,11 +40,15 @@ def _reject_constant(name: str):
 
 def _strict_error(text: str) -> str | None:
     """Why ``text`` is not strict JSON, or None."""
-    try:
-        json.loads(text, parse_constant=_reject_constant)
+    try:  # parse_int=str: Python refuses to convert integers of over 4300 digits
+        json.loads(text, parse_constant=_reject_constant, parse_int=str)
     except ValueError as exc:
         return str(exc)
-    except RecursionError:  # nested deeper than Python parses: DuckDB's parse stands
+    except RecursionError:
+        # nested deeper than Python parses: look for what only a lenient
+        # parser takes outside the strings (DuckDB judges everything else)
+        if _LENIENT.search(_STRING.sub('""', text)):
+            return "a trailing comma or a non-finite number (NaN, Infinity) is not JSON"
         return None
     return None
 
