@@ -97,19 +97,20 @@ def _jsonl_chunks(path: str, storage_options: dict[str, Any] | None) -> Iterator
 
     first_line = 1
     with fsspec.open(path, "rb", **(storage_options or {})) as fh:
-        carry = b""
+        parts: list[bytes] = []  # a line longer than a block, read so far
         while True:
             block = fh.read(JSONL_CHUNK_BYTES)
-            data = carry + block if carry else block
             if not block:
+                data = b"".join(parts)
                 if data:
                     yield jsonl_lines(data, first_line)
                 return
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:  # no line end yet: a line longer than a block
-                carry = data
+            if b"\n" not in block:
+                parts.append(block)
                 continue
-            carry = data[cut:]
+            data = b"".join(parts + [block]) if parts else block
+            cut = data.rfind(b"\n") + 1
+            parts = [data[cut:]] if cut < len(data) else []
             yield jsonl_lines(data[:cut], first_line)
             first_line += data.count(b"\n", 0, cut)
 
