@@ -184,3 +184,22 @@ def test_dict_fast_path_with_escape_heavy_text():
     assert dicts.record_texts(rows) is not None
     fast, exact = _normalized(rows, True), _normalized(rows, False)
     assert fast.drop_columns(["id"]).equals(exact.drop_columns(["id"]))
+
+
+def test_local_jsonl_is_memory_mapped_and_stages_like_read_bytes(tmp_path):
+    import fsspec
+
+    text = b'{"input": 1}\n\n{"input": "\xc3\xa9"}\r\n  \n{"input": [2]}'
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(text)
+    mapped = sources._read(str(path), None, mapped=True)
+    assert isinstance(mapped, pa.Buffer) and mapped.to_pybytes() == text
+    with fsspec.open("memory://staging/x.jsonl", "wb") as fh:
+        fh.write(text)
+    assert isinstance(sources._read("memory://staging/x.jsonl", None, mapped=True), bytes)
+    a = sources.jsonl_lines(mapped).table
+    b = sources.jsonl_lines(text).table
+    assert a.equals(b) and a.column("rowno").to_pylist() == [1, 3, 5]
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    assert sources._read(str(empty), None, mapped=True) == b""

@@ -56,18 +56,19 @@ def _newlines(data: bytes, block: int = 1 << 20) -> np.ndarray:
     return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
 
-def jsonl_lines(data: bytes, first_line: int = 1) -> Staging:
+def jsonl_lines(data: bytes | pa.Buffer, first_line: int = 1) -> Staging:
     """Lines of JSONL text as an Arrow array over the text's own bytes,
     numbered from ``first_line`` (a part of a bigger file starts later).
 
     Each value is one line with its newline (whitespace to a JSON parser), so
     the array needs only an offsets buffer, no copy of the text.
     """
+    text = data if isinstance(data, pa.Buffer) else pa.py_buffer(data)
     try:  # UTF-8 check of the whole file, in C, over the file's bytes (no copy)
         pa.LargeStringArray.from_buffers(1, pa.py_buffer(np.array([0, len(data)], dtype=np.int64)),
-                                         pa.py_buffer(data)).validate(full=True)
+                                         text).validate(full=True)
     except pa.ArrowInvalid:
-        for no, line in enumerate(data.split(b"\n"), start=first_line):
+        for no, line in enumerate(bytes(data).split(b"\n"), start=first_line):
             try:
                 line.decode("utf-8")
             except UnicodeDecodeError:
@@ -79,7 +80,7 @@ def jsonl_lines(data: bytes, first_line: int = 1) -> Staging:
     offsets[0] = 0
     offsets[1:-1] = ends + 1
     offsets[-1] = len(data)
-    lines = pa.LargeStringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(data))
+    lines = pa.LargeStringArray.from_buffers(count, pa.py_buffer(offsets), text)
     # blank lines are skipped but keep their number; only a line that is
     # empty or starts with whitespace can be blank
     starts = offsets[:-1]
@@ -112,9 +113,22 @@ def _from_json_array(data: bytes) -> Staging:
     return Staging("json_array", pa.table({"doc": pa.array([text], pa.string())}))
 
 
-def _read(path: str, storage_options: dict[str, Any] | None) -> bytes:
+def _read(path: str, storage_options: dict[str, Any] | None, *, mapped: bool = False) -> bytes | pa.Buffer:
+    """The file's bytes; a local file asked for ``mapped`` is memory-mapped
+    instead (no copy into fresh memory: 0.24 s less per 375 MB here)."""
     import fsspec
 
+    if mapped:
+        fs, local = fsspec.core.url_to_fs(path, **(storage_options or {}))
+        protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+        if "file" in protocols:
+            try:
+                mapped_bytes = pa.memory_map(local).read_buffer()
+                return mapped_bytes if mapped_bytes.size else b""  # an empty map has no data pointer
+            except FileNotFoundError:
+                raise ValidationError(None, f"no such file: {path}") from None
+            except OSError:
+                pass  # e.g. not a regular file: read it
     try:
         with fsspec.open(path, "rb", **(storage_options or {})) as fh:
             return fh.read()
@@ -125,7 +139,7 @@ def _read(path: str, storage_options: dict[str, Any] | None) -> bytes:
 def from_path(path: str, storage_options: dict[str, Any] | None = None) -> Staging:
     lowered = path.lower()
     if lowered.endswith(".jsonl") or lowered.endswith(".ndjson"):
-        return jsonl_lines(_read(path, storage_options))
+        return jsonl_lines(_read(path, storage_options, mapped=True))
     if lowered.endswith(".json"):
         return _from_json_array(_read(path, storage_options))
     if lowered.endswith(".parquet"):
