@@ -283,3 +283,31 @@ def test_blocks_boundaries_match_reference(monkeypatch):
     columns["tags"] = [spanning.slice(0, 500), spanning.slice(500)]
     _same(table.slice(3))
     _same_columns(997, columns)
+
+
+@pytest.mark.parametrize("memo_bytes", [0, 1 << 30])
+def test_a_column_read_twice_in_a_row_is_decoded_once_when_it_fits(tmp_path, monkeypatch, memo_bytes):
+    from overmind_lake.storage import checksum as stored
+
+    monkeypatch.setattr(stored, "REREAD_MEMO_BYTES", memo_bytes)
+    table = _table(3_000)
+    names = []
+    for i, (a, b) in enumerate([(0, 1_000), (1_000, 2_000)]):
+        names.append(f"part-{i}.parquet")
+        pq.write_table(table.slice(a, b), tmp_path / names[-1], row_group_size=500)
+    opened = []
+    real_open = stored._open
+    monkeypatch.setattr(stored, "_open", lambda fs, entry: opened.append(entry.path) or real_open(fs, entry))
+    chunks = column_chunks(LakeFileSystem(str(tmp_path)),
+                           [FileEntry(path=name, rows=0, bytes=0, sha256="") for name in names])
+    first = pa.chunked_array(list(chunks("input")))
+    second = pa.chunked_array(list(chunks("input")))
+    third = pa.chunked_array(list(chunks("input")))
+    assert first.equals(table.column("input")) and second.equals(first) and third.equals(first)
+    # kept for the second pass only; the third decodes again
+    assert len(opened) == (4 if memo_bytes else 6)
+    partial = chunks("tags")
+    next(partial)
+    partial.close()  # a pass stopped early keeps nothing
+    assert pa.chunked_array(list(chunks("tags"))).equals(table.column("tags"))
+    assert checksum_of_columns(table.num_rows, chunks) == content_checksum(table)

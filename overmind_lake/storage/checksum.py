@@ -23,6 +23,9 @@ ColumnChunks = Callable[[str], Iterable[pa.Array]]
 ChecksumFn = Callable[[int, ColumnChunks], str]
 
 BATCH_ROWS = 64 * 1024
+#: A column read for the checksum is kept in memory up to this size, for
+#: the second pass over it (string columns are hashed as lengths, then bytes).
+REREAD_MEMO_BYTES = 1 << 30
 
 
 def _open(fs: LakeFileSystem, entry: FileEntry):
@@ -33,13 +36,35 @@ def _open(fs: LakeFileSystem, entry: FileEntry):
 def column_chunks(fs: LakeFileSystem, files: Sequence[FileEntry]) -> ColumnChunks:
     """A reader of one column at a time of ``files``, in their order.
 
+    Reading the same column twice in a row decodes it once when it fits in
+    ``REREAD_MEMO_BYTES`` (the checksum reads each string column twice).
     Raises FileNotFoundError or a Parquet error for a missing or damaged file.
     """
-    def chunks(name: str) -> Iterator[pa.Array]:
+    memo: dict = {"name": None, "arrays": None}
+
+    def decoded(name: str) -> Iterator[pa.Array]:
         for entry in files:
             with _open(fs, entry) as fh:
                 for batch in pq.ParquetFile(fh).iter_batches(batch_size=BATCH_ROWS, columns=[name]):
                     yield batch.column(0)
+
+    def chunks(name: str) -> Iterator[pa.Array]:
+        if memo["name"] == name and memo["arrays"] is not None:
+            arrays, memo["name"], memo["arrays"] = memo["arrays"], None, None
+            yield from arrays
+            return
+        kept: list[pa.Array] | None = []
+        size = 0
+        memo["name"], memo["arrays"] = None, None
+        for array in decoded(name):
+            if kept is not None:
+                size += array.nbytes
+                if size <= REREAD_MEMO_BYTES:
+                    kept.append(array)
+                else:
+                    kept = None  # too big to keep: the next pass decodes again
+            yield array
+        memo["name"], memo["arrays"] = name, kept
 
     return chunks
 
