@@ -67,14 +67,29 @@ def _suspects(columns: dict[str, pa.ChunkedArray | pa.Array]) -> dict[str, list[
     return found
 
 
+def _first_not_strict(columns: dict[str, pa.ChunkedArray | pa.Array]) -> tuple[int, str] | None:
+    """(index, column) of the first text that is not strict JSON: the lowest
+    index, then the first column in ``columns``' order; None when all are."""
+    bad = []
+    for name, rows in _suspects(columns).items():
+        column = columns[name]
+        first = next((i for i in rows if _strict_error(column[i].as_py()) is not None), None)
+        if first is not None:
+            bad.append((first, list(columns).index(name), name))
+    if not bad:
+        return None
+    row, _, name = min(bad)
+    return row, name
+
+
 def check_raw(staging: Staging) -> None:
     """Reject JSON text that only a lenient parser accepts, before DuckDB reads it."""
     table = staging.table
     if staging.kind == "records":
-        texts, rownos = table.column("j"), table.column("rowno")
-        for i in _suspects({"j": texts}).get("j", []):
-            if _strict_error(texts[i].as_py()) is not None:
-                raise ValidationError(None, "not valid JSON", row=rownos[i].as_py(), row_label=staging.row_label)
+        found = _first_not_strict({"j": table.column("j")})
+        if found is not None:
+            raise ValidationError(None, "not valid JSON", row=table.column("rowno")[found[0]].as_py(),
+                                  row_label=staging.row_label)
     elif staging.kind == "json_array":
         doc = table.column("doc")
         if _suspects({"doc": doc}):
@@ -82,18 +97,10 @@ def check_raw(staging: Staging) -> None:
             if error is not None:
                 raise ValidationError(None, f"the .json file is not valid JSON: {error}")
     elif staging.kind == "columns":
-        columns = {f: table.column(f) for f in JSON_FIELDS
-                   if f in table.column_names and _is_string(table.schema.field(f).type)}
-        bad = []
-        for field, rows in _suspects(columns).items():
-            column = columns[field]
-            for i in rows:
-                if _strict_error(column[i].as_py()) is not None:
-                    bad.append((i, JSON_FIELDS.index(field), field))
-                    break
-        if bad:
-            row, _, field = min(bad)
-            raise ValidationError(field, "must hold valid JSON text", row=row, row_label=staging.row_label)
+        found = _first_not_strict({f: table.column(f) for f in JSON_FIELDS
+                                   if f in table.column_names and _is_string(table.schema.field(f).type)})
+        if found is not None:
+            raise ValidationError(found[1], "must hold valid JSON text", row=found[0], row_label=staging.row_label)
 
 
 def check_canonical(staging: Staging, rows: pa.Table) -> None:
@@ -101,16 +108,8 @@ def check_canonical(staging: Staging, rows: pa.Table) -> None:
     if staging.kind != "columns" or not rows.num_rows:
         return
     names = staging.table.column_names
-    columns = {f: rows.column(f) for f in JSON_FIELDS
-               if f in names and not _is_string(staging.table.schema.field(f).type)}
-    bad = []
-    for field, found in _suspects(columns).items():
-        column = columns[field]
-        for i in found:
-            if _strict_error(column[i].as_py()) is not None:
-                bad.append((rows.column("rowno")[i].as_py(), JSON_FIELDS.index(field), field))
-                break
-    if bad:
-        row, _, field = min(bad)
-        raise ValidationError(field, "must be a JSON value (NaN and Infinity are not JSON)",
-                              row=row, row_label=staging.row_label)
+    found = _first_not_strict({f: rows.column(f) for f in JSON_FIELDS
+                               if f in names and not _is_string(staging.table.schema.field(f).type)})
+    if found is not None:
+        raise ValidationError(found[1], "must be a JSON value (NaN and Infinity are not JSON)",
+                              row=rows.column("rowno")[found[0]].as_py(), row_label=staging.row_label)
