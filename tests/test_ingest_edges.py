@@ -176,7 +176,8 @@ def test_random_lenient_texts_are_all_flagged_and_strict_ones_never():
 # --- 2. _hides_non_finite over two parts (chunked rowno) -------------------------
 
 def test_nested_non_finite_floats_in_a_two_part_dict_list_name_their_row(lake, monkeypatch):
-    monkeypatch.setattr(normalize, "DICT_PART_MIN_ROWS", 2)
+    monkeypatch.setattr(normalize, "DICT_PART_ROWS", 2)
+    monkeypatch.setattr(normalize, "DICT_FIRST_PART_ROWS", 4)
     monkeypatch.setattr(normalize, "DICT_CHUNK_ROWS", 3)
     for bad_at, field, value in [(0, "input", {"v": [1, float("nan")]}), (5, "tags", [float("-inf")]),
                                  (9, "expected_output", {"v": {"w": float("inf")}})]:

@@ -84,7 +84,8 @@ def _plain_rows() -> list[dict]:
         {"id": uuid.UUID(GOOD.replace("6f", "7f")), "agent": uuid.UUID(GOOD), "source": "production"},
         {"input": None, "tags": None, "persona": None, "agent": None, "generator_model": None},
         {"input": 1e300, "expected_output": [0.1, -0.0], "tags": {"k": "null"}, "dataset_id": "x", "version": 3},
-        {"input": "\u0000 and the separator text ,\"\\u0000\", inside a string", "generator_model": "m"},
+        {"input": "\U0010FFFF and the separator text ,\"\U0010FFFF\", inside a string", "generator_model": "m"},
+        {"input": ["\U0010FFFF\U0010FFFF", "\U00100000"], "tags": ["\x00"]},  # near misses of the separator
     ]
 
 
@@ -119,9 +120,10 @@ def test_dict_fast_path_over_several_chunks(monkeypatch):
     assert fast.drop_columns(["id"]).equals(exact.drop_columns(["id"]))
 
 
-def test_dict_fast_path_in_two_overlapping_parts(monkeypatch):
+def test_dict_fast_path_in_pipelined_parts(monkeypatch):
     monkeypatch.setattr(normalize, "DICT_CHUNK_ROWS", 3)
-    monkeypatch.setattr(normalize, "DICT_PART_MIN_ROWS", 5)
+    monkeypatch.setattr(normalize, "DICT_PART_ROWS", 5)
+    monkeypatch.setattr(normalize, "DICT_FIRST_PART_ROWS", 4)
     rows = [{"input": {"i": i}, "order": i} for i in range(13)] + _plain_rows()
     fast, exact = _normalized(rows, True), _normalized(rows, False)
     assert fast.column("rowno").to_pylist() == list(range(len(rows)))
@@ -129,10 +131,11 @@ def test_dict_fast_path_in_two_overlapping_parts(monkeypatch):
 
 
 @pytest.mark.parametrize("bad", [2, 17])  # in the first part, in the second
-def test_dict_two_parts_a_broken_row_gets_the_exact_error(lake, monkeypatch, bad):
+def test_dict_parts_a_broken_row_gets_the_exact_error(lake, monkeypatch, bad):
     from overmind_lake import ValidationError
     monkeypatch.setattr(normalize, "DICT_CHUNK_ROWS", 3)
-    monkeypatch.setattr(normalize, "DICT_PART_MIN_ROWS", 5)
+    monkeypatch.setattr(normalize, "DICT_PART_ROWS", 5)
+    monkeypatch.setattr(normalize, "DICT_FIRST_PART_ROWS", 4)
     rows = [{"input": i} for i in range(20)]
     rows[bad]["source"] = "nonsense"
     with pytest.raises(ValidationError) as info:
@@ -149,14 +152,15 @@ def test_dict_two_parts_a_broken_row_gets_the_exact_error(lake, monkeypatch, bad
     [{"input": 1 << 70}],
     [{"inptu": 1}],
     [[1, 2]],
-    [{"input": ["a", "\x00", "b"]}, {"input": 2}],  # the rows' separator, inside a row
+    [{"input": ["a", dicts._SENTINEL, "b"]}, {"input": 2}],  # the rows' separator, inside a row
 ])
 def test_record_texts_leaves_what_it_cannot_vouch_for_to_the_exact_path(rows):
     assert dicts.record_texts(rows) is None
 
 
 def test_rows_holding_the_separator_are_stored_exactly(lake):
-    rows = [{"input": ["a", "\x00", "b"]}, {"input": ',"\\u0000",'}, {"input": "\x00"}]
+    rows = [{"input": ["a", dicts._SENTINEL, "b"]}, {"input": dicts._SEPARATOR_BYTES.decode()},
+            {"input": dicts._SENTINEL}, {"input": ["a", "\x00", "b"]}]
     lake.create_dataset("d", rows)
     assert [json.loads(t) for t in lake.datapoints("d").to_polars()["input"]] == [r["input"] for r in rows]
 
@@ -203,3 +207,18 @@ def test_local_jsonl_is_memory_mapped_and_stages_like_read_bytes(tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_bytes(b"")
     assert sources._read(str(empty), None, mapped=True) == b""
+
+
+@pytest.mark.parametrize("block", [1, 3, 7, 1 << 20])
+def test_separator_search_finds_exactly_the_whole_separators(monkeypatch, block):
+    import random
+    import re
+    monkeypatch.setattr(dicts, "_SEARCH_BLOCK", block)
+    sep = dicts._SEPARATOR_BYTES
+    rng = random.Random(block)
+    pieces = [sep, sep[:-1], sep[1:], sep[2:6], b"\xf4", b"{}", b'"a"', b",", sep + sep]
+    for _ in range(200):
+        data = b"".join(rng.choice(pieces) for _ in range(rng.randrange(0, 12)))
+        # overlapping ones too: either way a false match makes one too many
+        expected = [m.start() for m in re.finditer(b"(?=" + re.escape(sep) + b")", data)]
+        assert dicts._separators(data).tolist() == expected, data

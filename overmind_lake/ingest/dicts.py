@@ -19,7 +19,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import re
 import uuid
 from typing import Any
 
@@ -90,26 +89,30 @@ def _type_column(present: list[bool] | None, values: pa.Array, kind: str) -> pa.
 #: makes of them (UUIDs and floats are checked further in ``_plain``).
 _PLAIN_TYPES = frozenset({str, int, bool, type(None), dict, list, tuple, float, uuid.UUID})
 _UUID_FIELDS = frozenset({"id", "agent"})
-#: Put between rows: orjson writes it as ``"\u0000"``, so the rows of the
-#: output are separated by exactly ``_SEPARATOR_BYTES``.
-_SENTINEL = "\x00"
-_SEPARATOR_BYTES = b',"\\u0000",'
-_SEPARATOR_RE = re.compile(re.escape(_SEPARATOR_BYTES))
+#: Put between rows. orjson writes it as its four UTF-8 bytes, the first of
+#: which (0xF4) only code points from U+100000 up start with: candidates are
+#: found by a vectorised byte search, then checked for the whole separator.
+_SENTINEL = "\U0010FFFF"
+_SEPARATOR_BYTES = b',"' + _SENTINEL.encode() + b'",'
+_SEARCH_BLOCK = 1 << 20
 
 
 def _plain(rows: list[Any]) -> bool:
     """Whether every row is a dict with allowed keys only and top-level values
     orjson writes as the exact path reads them: no NaN/Infinity at the top,
-    no UUID object outside ``id`` and ``agent``, no subclasses."""
+    no UUID object outside ``id`` and ``agent``, no subclasses. (Lake
+    columns are ignored by both paths; nested values go through orjson in
+    both.) Checked a field at a time: cheaper than over every value."""
     if not rows or set(map(type, rows)) != {dict} or not all(map(_ALLOWED.issuperset, map(dict.keys, rows))):
         return False
-    types = set(map(type, itertools.chain.from_iterable(map(dict.values, rows))))
-    if not types <= _PLAIN_TYPES:
-        return False
-    if float in types and not all(math.isfinite(v) for r in rows for v in r.values() if type(v) is float):
-        return False
-    if uuid.UUID in types and any(type(v) is uuid.UUID for r in rows for k, v in r.items() if k not in _UUID_FIELDS):
-        return False
+    for field in DATAPOINT_FIELDS:
+        types = set(map(type, map(dict.get, rows, itertools.repeat(field))))
+        if not types <= _PLAIN_TYPES:
+            return False
+        if float in types and not all(math.isfinite(r.get(field)) for r in rows if type(r.get(field)) is float):
+            return False
+        if uuid.UUID in types and field not in _UUID_FIELDS:
+            return False
     return True
 
 
@@ -152,8 +155,7 @@ def record_texts(rows: list[Any]) -> pa.Array | None:
         return None
     if len(data) >= 1 << 31:  # views address their text with 32-bit offsets
         return None
-    # (a row ends with "}", so no false match can overlap a real separator)
-    seps = np.fromiter((m.start() for m in _SEPARATOR_RE.finditer(data)), dtype=np.int64)
+    seps = _separators(data)
     if len(seps) != len(rows) - 1:
         return None
     width = len(_SEPARATOR_BYTES)
@@ -162,6 +164,23 @@ def record_texts(rows: list[Any]) -> pa.Array | None:
     starts[0], ends[-1] = 1, len(data) - 1  # inside the list's brackets
     starts[1:], ends[:-1] = seps + width, seps
     return _views(data, starts, ends - starts)
+
+
+def _separators(data: bytes) -> np.ndarray:
+    """Start of every ``_SEPARATOR_BYTES`` in ``data``, overlapping ones
+    included (a row ends with "}", so no false match can overlap a real
+    separator: any false match makes one too many)."""
+    text = np.frombuffer(data, dtype=np.uint8)
+    lead = 2  # the separator's 0xF4 byte follows ',"'
+    # block by block, so the comparison's mask stays in cache
+    found = [np.flatnonzero(text[lo:lo + _SEARCH_BLOCK] == _SEPARATOR_BYTES[lead]) + lo
+             for lo in range(0, len(text), _SEARCH_BLOCK)]
+    starts = np.concatenate(found) - lead if found else np.empty(0, np.int64)
+    starts = starts[(starts >= 0) & (starts + len(_SEPARATOR_BYTES) <= len(text))]
+    whole = np.ones(len(starts), dtype=bool)
+    for k, byte in enumerate(_SEPARATOR_BYTES):
+        whole &= text[starts + k] == byte
+    return starts[whole]
 
 
 def hides_non_finite(rows: list[Any], rownos: np.ndarray, field: str) -> bool:

@@ -203,11 +203,16 @@ def _checked_sql() -> str:
 
 _CHECKED_SQL = _checked_sql()
 
-#: Dict rows written to JSON per orjson call (each chunk is its own buffer).
-DICT_CHUNK_ROWS = 100_000
-#: Below twice this, dicts are checked in one part (DuckDB scans Arrow in
-#: groups of 122,880 rows: a smaller part would get one thread).
-DICT_PART_MIN_ROWS = 125_000
+#: Dict rows written to JSON per orjson call: each chunk is its own buffer,
+#: and a DuckDB scan thread takes one chunk at a time, so a part of a few
+#: chunks is checked on every core. orjson holds the GIL for a whole call:
+#: a small chunk lets the checking thread start soon.
+DICT_CHUNK_ROWS = 25_000
+#: Dict rows checked per DuckDB query. Python writes the JSON text of one part
+#: while DuckDB checks the one before (it releases the GIL); the first part is
+#: smaller, so DuckDB starts early.
+DICT_PART_ROWS = 100_000
+DICT_FIRST_PART_ROWS = 50_000
 
 
 def _checked_rows(con: duckdb.DuckDBPyConnection, table: pa.Table, typed_sql: str,
@@ -249,34 +254,39 @@ def _dict_rows(con: duckdb.DuckDBPyConnection, rows: list[Any], params: dict[str
     None when the rows are not plain or break any rule: the exact path then
     decides (and words the error).
 
-    A big list is done in two parts: DuckDB checks the first (releasing the
-    GIL) while Python writes the second's JSON text.
+    The list is done in parts, pipelined: DuckDB checks a part (releasing
+    the GIL) while Python writes the next part's JSON text.
     """
     n = len(rows)
     if n == 0:
         return None
-    cut = n // 2 if n >= 2 * DICT_PART_MIN_ROWS else n
-    first = _dict_texts(rows, 0, cut)
-    if first is None:
-        return None
+    bounds = _part_bounds(n)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        checking = pool.submit(_check_texts, con, first, 0, params)
-        second = _dict_texts(rows, cut, n) if cut < n else None
+        checks = []
         try:
-            parts = [checking.result()]
+            for lo, hi in bounds:
+                texts = _dict_texts(rows, lo, hi)
+                if texts is None:
+                    return None
+                checks.append(pool.submit(_check_texts, con, texts, lo, params))
+            parts = [c.result() for c in checks]
         except duckdb.Error:
             return None
-    if cut < n:
-        if second is None:
-            return None
-        try:
-            parts.append(_check_texts(con, second, cut, params))
-        except duckdb.Error:
-            return None
+        finally:
+            for c in checks:
+                c.cancel()
     checked = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
     if _broken(checked) is not None or _hides_non_finite(checked, rows):
         return None
     return checked.drop_columns(_ERROR_COLUMNS)
+
+
+def _part_bounds(n: int) -> list[tuple[int, int]]:
+    """[start, stop) of each part of ``n`` dict rows checked by one query."""
+    cuts = [0, min(n, DICT_FIRST_PART_ROWS)]
+    while cuts[-1] < n:
+        cuts.append(min(n, cuts[-1] + DICT_PART_ROWS))
+    return list(zip(cuts[:-1], cuts[1:]))
 
 
 def _dict_texts(rows: list[Any], start: int, stop: int) -> pa.ChunkedArray | None:
