@@ -193,9 +193,9 @@ class Lake:
                 commit = self._commit_stream(record.id, chunks, source=source, agent=agent,
                                              generator_model=generator_model, message=message)
         except Exception:
-            # version 1 never landed: free the name at once rather than after a vacuum
+            # version 1 never landed: undo the create at once rather than after a vacuum
             if self.catalog.latest_version(record.id) == 0:
-                self.catalog.release_name(name)
+                self.catalog.remove_uncommitted_dataset(record)
             raise
         return DatasetVersion(record, commit)
 

@@ -145,6 +145,15 @@ class Catalog:
         if not self.fs.create_exclusive(f"{dataset_dir(record.id)}/_dataset.json", record.to_json()):
             raise StorageError(f"dataset {record.id} already has a record")
 
+    def remove_uncommitted_dataset(self, record: DatasetRecord) -> None:
+        """Undo a create whose version 1 never landed: its record, its name
+        claim and its (empty) directory, so a failed create leaves no trace."""
+        with self._lock:
+            self._datasets.pop(record.id, None)
+        self.fs.remove(f"{dataset_dir(record.id)}/_dataset.json")
+        self.fs.remove_empty_dirs(dataset_dir(record.id))
+        self.release_name(record.name)
+
     # -- versions ------------------------------------------------------------
     def latest_version(self, dataset_id: str) -> int:
         """The highest committed version (0 if none), checked against storage now."""
