@@ -368,3 +368,17 @@ def test_a_failed_streamed_jsonl_does_not_keep_its_file_open(lake, tmp_path, mon
     assert info.value.row == 1
     fds = Path("/proc/self/fd")
     assert [fd for fd in fds.iterdir() if fd.resolve() == path.resolve()] == []
+
+
+@pytest.mark.parametrize("parallel_from", [0, 1 << 30])  # checked beside the newline search, or after it
+def test_jsonl_utf8_check_and_line_split_agree_either_way(lake, tmp_path, monkeypatch, parallel_from):
+    from overmind_lake.ingest import sources
+    monkeypatch.setattr(sources, "PARALLEL_SCAN_BYTES", parallel_from)
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"input": 1}\n\n{"input": "\xc3\xa9"}\n{"input": "\xe9"}\n')
+    with pytest.raises(ValidationError) as info:
+        lake.create_dataset("d", str(path))
+    assert (info.value.row, info.value.row_label, info.value.rule) == (4, "line", "not valid UTF-8")
+    path.write_bytes(b'{"input": 1}\n\n{"input": "\xc3\xa9"}\n')
+    lake.create_dataset("d", str(path))
+    assert lake.datapoints("d").to_polars()["input"].to_list() == ["1", '"é"']

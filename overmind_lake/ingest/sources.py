@@ -15,6 +15,7 @@ line number of a JSONL file.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -56,6 +57,20 @@ def _newlines(data: bytes, block: int = 1 << 20) -> np.ndarray:
     return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
 
+#: Below this, a JSONL text's UTF-8 check and newline search take less than
+#: starting a thread for one of them would.
+PARALLEL_SCAN_BYTES = 4 << 20
+
+
+def _utf8_valid(text: pa.Buffer, size: int) -> bool:
+    try:
+        pa.LargeStringArray.from_buffers(1, pa.py_buffer(np.array([0, size], dtype=np.int64)),
+                                         text).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
 def jsonl_lines(data: bytes | pa.Buffer, first_line: int = 1) -> Staging:
     """Lines of JSONL text as an Arrow array over the text's own bytes,
     numbered from ``first_line`` (a part of a bigger file starts later).
@@ -64,17 +79,22 @@ def jsonl_lines(data: bytes | pa.Buffer, first_line: int = 1) -> Staging:
     the array needs only an offsets buffer, no copy of the text.
     """
     text = data if isinstance(data, pa.Buffer) else pa.py_buffer(data)
-    try:  # UTF-8 check of the whole file, in C, over the file's bytes (no copy)
-        pa.LargeStringArray.from_buffers(1, pa.py_buffer(np.array([0, len(data)], dtype=np.int64)),
-                                         text).validate(full=True)
-    except pa.ArrowInvalid:
+    # the UTF-8 check of the whole text (Arrow, in C, no copy) runs beside the
+    # newline search (numpy): both release the GIL
+    if len(data) < PARALLEL_SCAN_BYTES:
+        valid, ends = _utf8_valid(text, len(data)), _newlines(data)
+    else:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            checked = pool.submit(_utf8_valid, text, len(data))
+            ends = _newlines(data)
+            valid = checked.result()
+    if not valid:
         for no, line in enumerate(bytes(data).split(b"\n"), start=first_line):
             try:
                 line.decode("utf-8")
             except UnicodeDecodeError:
                 raise ValidationError(None, "not valid UTF-8", row=no, row_label="line") from None
-        raise
-    ends = _newlines(data)
+        raise ValidationError(None, "not valid UTF-8", row_label="line")
     count = len(ends) + 1  # the text after the last newline is a line too (maybe empty)
     offsets = np.empty(count + 1, dtype=np.int64)
     offsets[0] = 0
