@@ -137,3 +137,13 @@ def test_readers_trust_only_commit_records(tmp_path):
     # the next version gets number 2 and its own files only
     v2 = fresh.add_version("d", make_rows(3))
     assert (v2.version, fresh.datapoints("d").count()) == (2, 3)
+
+
+def test_run_starts_match_numpy_unique_on_sorted_positions():
+    import numpy as np
+    from overmind_lake.query.rowreader import _run_starts
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 2, 7, 100):
+        values = np.sort(rng.integers(0, 5, n))
+        _, first = np.unique(values, return_index=True)
+        assert _run_starts(values).tolist() == first.tolist()

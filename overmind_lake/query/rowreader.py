@@ -119,11 +119,21 @@ def _group_items(engine: Engine, uri: str, size: int | None, meta: pq.FileMetaDa
     return items  # type: ignore[return-value]
 
 
+def _run_starts(sorted_values: np.ndarray) -> np.ndarray:
+    """Index of the first element of each run of equal values (``np.unique``
+    on sorted input, without its sort, and without the ``numpy.ma`` import it
+    costs a process's first page)."""
+    if len(sorted_values) == 0:
+        return np.empty(0, dtype=np.int64)
+    return np.concatenate(([0], np.flatnonzero(sorted_values[1:] != sorted_values[:-1]) + 1))
+
+
 def _file_items(engine: Engine, uri: str, local: np.ndarray, size: int | None) -> list[pa.Array]:
     """Page items of the rows at sorted ``local`` positions of one file, in that order."""
     meta, rg_starts = _metadata.get(engine, uri, size)
     group_of = np.searchsorted(rg_starts, local, side="right") - 1
-    groups, first = np.unique(group_of, return_index=True)
+    first = _run_starts(group_of)
+    groups = group_of[first]
     bounds = np.append(first, len(local))
     parts = []
     for i, (g, items) in enumerate(zip(groups, _group_items(engine, uri, size, meta, groups))):
@@ -144,7 +154,7 @@ def items_at(engine: Engine, vf: VersionFiles, positions: np.ndarray) -> pa.Larg
     sorted_pos = positions[order]
     parts: list[pa.Array] = []
     file_of = np.searchsorted(vf.starts, sorted_pos, side="right") - 1
-    for fi in np.unique(file_of):
+    for fi in file_of[_run_starts(file_of)]:
         local = sorted_pos[file_of == fi] - vf.starts[fi]
         parts.extend(_file_items(engine, vf.uris[fi], local, vf.sizes[fi] if vf.sizes else None))
     items = pa.concat_arrays(parts) if len(parts) > 1 else parts[0]
