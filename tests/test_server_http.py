@@ -299,3 +299,36 @@ def test_views_hold_no_write_method(lake):
     for name in ("create_dataset", "add_version", "derive", "vacuum", "sql", "catalog", "fs", "engine"):
         assert not hasattr(reader, name)
     assert not hasattr(reader, "__dict__")  # no attribute can be added to smuggle one in
+
+
+# -- warm-up at startup ----------------------------------------------------------
+
+def test_warm_up_reads_the_smallest_committed_dataset(tmp_path):
+    lake = overmind_lake.Lake(tmp_path / "lake")
+    assert lake.warm_up() is None  # an empty lake: nothing to read
+    lake.create_dataset("big", make_rows(5))
+    small = lake.create_dataset("small", make_rows(2)).dataset_id
+    with pytest.raises(overmind_lake.ValidationError):
+        lake.create_dataset("failed", make_rows(1) + [{"order": -1}])
+    assert lake.warm_up() == small
+    # the filtered count it ran is cached: the same query is answered without DuckDB
+    assert any(key[0] == "positions" for key in lake.engine._cache)
+
+
+def test_startup_warms_up_and_survives_a_failing_warm_up(tmp_path, caplog):
+    lake = overmind_lake.Lake(tmp_path / "lake")
+    ds = lake.create_dataset("d", make_rows(3)).dataset_id
+    served = overmind_lake.Lake(tmp_path / "lake")
+    with TestClient(create_app(served)) as client:  # runs the lifespan
+        assert served.engine._cache  # warmed before the first request
+        assert client.get(f"/api/datasets/{ds}/datapoints/").json()["count"] == 3
+    for path in (tmp_path / "lake").rglob("*.parquet"):
+        path.unlink()
+    broken = create_app(overmind_lake.Lake(tmp_path / "lake"))
+    with TestClient(broken, raise_server_exceptions=False) as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+        assert client.get(f"/api/datasets/{ds}/datapoints/").status_code == 500
+    assert "warm-up failed" in caplog.text
+    served = overmind_lake.Lake(tmp_path / "lake")
+    with TestClient(create_app(served, warm_up=False)):
+        assert not served.engine._cache

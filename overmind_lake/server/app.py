@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-from typing import Any, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
+import anyio.to_thread
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -63,8 +65,13 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 def create_app(lake_or_root: Lake | str | os.PathLike[str] | None = None, *, page_size: int = DEFAULT_PAGE_SIZE,
                token: str | None = None, proxy_headers: bool = False,
-               storage_options: dict[str, Any] | None = None) -> Starlette:
-    """The read-only ASGI app over a Lake (or a lake root). ``token`` turns on bearer auth."""
+               storage_options: dict[str, Any] | None = None, warm_up: bool = True) -> Starlette:
+    """The read-only ASGI app over a Lake (or a lake root). ``token`` turns on bearer auth.
+
+    With ``warm_up``, startup reads one small page (``Lake.warm_up``) before
+    the first request is accepted, so that request does not pay the process's
+    one-time costs; a failure there is logged, never fatal.
+    """
     lake = lake_or_root if isinstance(lake_or_root, Lake) else Lake(lake_or_root, storage_options)
     views = Views(lake, page_size=page_size, token=token, proxy_headers=proxy_headers)
     spec = build_spec(page_size=page_size, token=bool(token))
@@ -84,9 +91,19 @@ def create_app(lake_or_root: Lake | str | os.PathLike[str] | None = None, *, pag
         Route("/docs", _static("Docs", docs)),
     ]
     middleware = [Middleware(BearerAuth, token=token)] if token else []
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if warm_up:
+            try:
+                await anyio.to_thread.run_sync(lake.warm_up)
+            except Exception as exc:  # noqa: BLE001 - a cold first request beats no server
+                log.warning("warm-up failed: %r", exc)
+        yield
+
     app = Starlette(
         routes=routes,
         middleware=middleware,
+        lifespan=lifespan,
         exception_handlers={404: _not_found, HTTPException: _http_error, Exception: _server_error},
     )
     app.router.redirect_slashes = False
