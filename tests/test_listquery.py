@@ -4,6 +4,7 @@ pagination and links — through the Python API."""
 from __future__ import annotations
 
 import itertools
+import json
 import uuid
 
 import polars as pl
@@ -339,3 +340,27 @@ def test_page_items_are_large_strings_so_a_row_group_may_pass_2_gib():
     items = page_items(rows)
     assert items.type == pa.large_string()
     assert join_items(items) == b'[{"id":"a","expected_output":null,"input":{"x":1},"order":3,"persona":"say \\"hi\\"","tags":[]}]'
+
+
+@pytest.mark.parametrize("fraction", [0, 1000])  # only the rows asked for rendered / every group whole
+def test_sparse_and_whole_group_reads_give_the_same_pages(tmp_path, monkeypatch, fraction):
+    from overmind_lake.query import rowreader
+    from overmind_lake.storage import writer
+    monkeypatch.setattr(rowreader, "SPARSE_FRACTION", fraction)
+    monkeypatch.setattr(writer, "ROW_GROUP_SIZE", 6)
+    lake = overmind_lake.Lake(tmp_path / "lake")
+    lake.create_dataset("d", _rows(40, 1))
+    lake.add_version("d", _rows(31, 2))
+    for kw in ({"ordering": "-persona"}, {"ordering": "persona,-order"}, {"source": "seed"},
+               {"version_min": 1, "ordering": "generator_model,-id"}, {}):
+        q = lake.datapoints("d", **kw)
+        frame = q.to_polars()
+        for _ in range(2):  # cold, then from the cache
+            for size in (1, 3, 7):
+                walked = _walk(q, size)
+                assert [r["id"] for r in walked] == frame["id"].to_list()
+                assert [r["input"] for r in walked] == [json.loads(t) for t in frame["input"]]
+    partial = [k for k in lake.engine._cache if k[0] == "page_items" and len(k) == 4]
+    assert bool(partial) == (fraction == 0)
+    # walking pages asks a group for other rows again: it is then rendered whole
+    assert [k for k in lake.engine._cache if k[0] == "page_items" and len(k) == 3]

@@ -3,11 +3,13 @@
 Each version's files are sorted by ``order, id`` and a commit record gives
 their row counts, so "row k of version v" is an address, not a search.
 A page's rows are read with pyarrow from the row groups that hold them,
-using Parquet metadata cached per file. Each row group touched is decoded and
-rendered once into its rows' page items (pagejson.py), kept in the engine's
+using Parquet metadata cached per file. A row group a page reads is decoded
+and rendered into its rows' page items (pagejson.py), kept in the engine's
 byte-bounded cache, a buffer pool over immutable files: a page — positional,
 sorted or filtered, its rows in one group or scattered over many — is then
-a slice or a take of ready items.
+a slice or a take of ready items. A group first asked for only a few rows
+(a cold sorted page touches dozens) has just those rendered; the second
+time, all of it.
 """
 
 from __future__ import annotations
@@ -89,34 +91,73 @@ def _with_lake_columns(table: pa.Table, vf: VersionFiles) -> pa.Table:
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="overmind-lake-render")
 
 
+#: A row group giving a page fewer than 1/SPARSE_FRACTION of its rows (a
+#: cold sorted or filtered page, its rows scattered over many groups) has
+#: just those rows rendered, and cached under the rows asked for: rendering
+#: a whole group costs about three times decoding it. The second time other
+#: rows of the group are asked for (pages being walked), it is rendered whole.
+SPARSE_FRACTION = 8
+
+
 def _render(engine: Engine, uri: str, size: int | None, meta: pq.FileMetaData,
-            groups: list[int]) -> dict[int, pa.Array]:
+            tasks: list[tuple[int, np.ndarray | None]]) -> list[pa.Array]:
+    """Rendered page items of each (group, rows) task: the rows given, or
+    (rows None) the whole group."""
+    out = []
     with _open(engine, uri, size) as fh:
         reader = pq.ParquetFile(fh, metadata=meta)
-        return {g: page_items(reader.read_row_group(g, columns=list(PAGE_ITEM_FIELDS), use_threads=False))
-                for g in groups}
+        for group, rows in tasks:
+            table = reader.read_row_group(group, columns=list(PAGE_ITEM_FIELDS), use_threads=False)
+            out.append(page_items(table if rows is None else table.take(pa.array(rows))))
+    return out
 
 
-def _group_items(engine: Engine, uri: str, size: int | None, meta: pq.FileMetaData,
-                 groups: np.ndarray) -> list[pa.LargeStringArray]:
-    """The page items of whole row groups of one file, through the engine's
-    byte-bounded cache (a buffer pool of rendered rows: committed files never
-    change, so a cached group never goes stale)."""
-    items: list[pa.Array | None] = [engine.cache_get(("page_items", uri, int(g))) for g in groups]
-    missing = [i for i, t in enumerate(items) if t is None]
-    if missing:
-        wanted = [int(groups[i]) for i in missing]
-        # many groups (a cold sorted page: its rows scattered over the file)
-        # are decoded and rendered on two threads, each with its own handle
-        halves = [wanted] if len(wanted) < 8 else [wanted[: len(wanted) // 2], wanted[len(wanted) // 2:]]
-        rendered: dict[int, pa.Array] = {}
-        for part in (list(_POOL.map(lambda gs: _render(engine, uri, size, meta, gs), halves))
-                     if len(halves) > 1 else [_render(engine, uri, size, meta, halves[0])]):
-            rendered.update(part)
-        for i, g in zip(missing, wanted):
-            items[i] = rendered[g]
-            engine.cache_put(("page_items", uri, g), rendered[g])
+def _rows_items(engine: Engine, uri: str, size: int | None, meta: pq.FileMetaData,
+                wanted: list[tuple[int, np.ndarray]]) -> list[pa.Array]:
+    """The page items of rows ``within`` of each (group, within), through the
+    engine's byte-bounded cache (a buffer pool of rendered rows: committed
+    files never change, so a cached entry never goes stale)."""
+    items: list[pa.Array | None] = []
+    tasks: list[tuple[int, np.ndarray | None]] = []
+    keys: list[tuple] = []
+    slots: list[int] = []
+    for group, within in wanted:
+        whole = engine.cache_get(("page_items", uri, group))
+        if whole is not None:
+            items.append(_pick(whole, within))
+            continue
+        sparse = len(within) * SPARSE_FRACTION < meta.row_group(group).num_rows
+        key = ("page_items", uri, group, within.tobytes()) if sparse else ("page_items", uri, group)
+        hit = engine.cache_get(key) if sparse else None
+        if hit is None and sparse:
+            touched = ("sparse_read", uri, group)
+            if engine.cache_get(touched) is not None:
+                sparse, key = False, ("page_items", uri, group)
+            else:
+                engine.cache_put(touched, True)
+        items.append(hit)
+        if hit is None:
+            tasks.append((group, within if sparse else None))
+            keys.append(key)
+            slots.append(len(items) - 1)
+    if tasks:
+        # many groups (a cold sorted page) are decoded and rendered on two
+        # threads, each with its own handle
+        halves = [tasks] if len(tasks) < 8 else [tasks[: len(tasks) // 2], tasks[len(tasks) // 2:]]
+        rendered = [a for part in (_POOL.map(lambda ts: _render(engine, uri, size, meta, ts), halves)
+                                   if len(halves) > 1 else [_render(engine, uri, size, meta, tasks)])
+                    for a in part]
+        for (group, rows), key, slot, array in zip(tasks, keys, slots, rendered):
+            engine.cache_put(key, array)
+            items[slot] = array if rows is not None else _pick(array, wanted[slot][1])
     return items  # type: ignore[return-value]
+
+
+def _pick(items: pa.Array, within: np.ndarray) -> pa.Array:
+    """Rows ``within`` (sorted) of a whole group's items: a slice when contiguous."""
+    if within[-1] - within[0] + 1 == len(within):
+        return items.slice(int(within[0]), len(within))
+    return items.take(pa.array(within))
 
 
 def _run_starts(sorted_values: np.ndarray) -> np.ndarray:
@@ -133,16 +174,9 @@ def _file_items(engine: Engine, uri: str, local: np.ndarray, size: int | None) -
     meta, rg_starts = _metadata.get(engine, uri, size)
     group_of = np.searchsorted(rg_starts, local, side="right") - 1
     first = _run_starts(group_of)
-    groups = group_of[first]
     bounds = np.append(first, len(local))
-    parts = []
-    for i, (g, items) in enumerate(zip(groups, _group_items(engine, uri, size, meta, groups))):
-        within = local[bounds[i]:bounds[i + 1]] - rg_starts[g]
-        if within[-1] - within[0] + 1 == len(within):
-            parts.append(items.slice(int(within[0]), len(within)))
-        else:
-            parts.append(items.take(pa.array(within)))
-    return parts
+    wanted = [(int(group_of[lo]), local[lo:hi] - rg_starts[group_of[lo]]) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    return _rows_items(engine, uri, size, meta, wanted)
 
 
 def items_at(engine: Engine, vf: VersionFiles, positions: np.ndarray) -> pa.LargeStringArray:
