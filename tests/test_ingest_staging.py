@@ -222,3 +222,13 @@ def test_separator_search_finds_exactly_the_whole_separators(monkeypatch, block)
         # overlapping ones too: either way a false match makes one too many
         expected = [m.start() for m in re.finditer(b"(?=" + re.escape(sep) + b")", data)]
         assert dicts._separators(data).tolist() == expected, data
+
+
+def test_views_address_every_slice_at_any_alignment():
+    rng = np.random.default_rng(5)
+    data = bytes(rng.integers(32, 127, 4000, dtype=np.uint8))
+    starts = np.array([0, 1, 2, 3, 5, 17, 100, 3990, 3987, 3999, 4000, 250], dtype=np.int64)
+    lengths = np.array([12, 13, 40, 0, 1, 200, 12, 10, 13, 1, 0, 3], dtype=np.int64)
+    array = dicts._views(data, starts, lengths)
+    array.validate(full=True)
+    assert array.to_pylist() == [data[s:s + n].decode() for s, n in zip(starts, lengths)]

@@ -122,17 +122,27 @@ def _views(data: bytes, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
     12, else their first 4 bytes, buffer 0 and the offset), no copy of the
     text."""
     n = len(starts)
-    views = np.zeros((n, 16), dtype=np.uint8)
-    views[:, 0:4] = lengths.astype("<i4").view(np.uint8).reshape(n, 4)
-    text = np.frombuffer(data, dtype=np.uint8)
-    short = lengths <= 12
-    take = np.arange(12)
-    where = np.minimum(starts[:, None] + take, len(text) - 1)  # never past the end
-    head = text[where]
-    head[take >= lengths[:, None]] = 0  # padding of an inline value is zeros
-    views[short, 4:16] = head[short]
-    views[~short, 4:8] = head[~short, 0:4]
-    views[~short, 12:16] = starts[~short].astype("<i4").view(np.uint8).reshape(-1, 4)
+    views = np.zeros((n, 4), dtype="<i4")
+    views[:, 0] = lengths
+    long = lengths > 12
+    at = starts[long]
+    # a long value's first 4 bytes as one int32, read from the text seen as
+    # int32s from offset 0, 1, 2 or 3 (whichever has the value's start aligned)
+    prefix = np.empty(len(at), dtype="<i4")
+    for shift in range(4):
+        aligned = (at & 3) == shift
+        if aligned.any():
+            words = np.frombuffer(data, dtype="<i4", count=(len(data) - shift) // 4, offset=shift)
+            prefix[aligned] = words[(at[aligned] - shift) >> 2]
+    views[long, 1] = prefix
+    views[long, 3] = at
+    short = np.flatnonzero(~long)
+    if len(short):
+        take = np.arange(12)
+        text = np.frombuffer(data, dtype=np.uint8)
+        head = text[np.minimum(starts[short, None] + take, len(text) - 1)]  # never past the end
+        head[take >= lengths[short, None]] = 0  # padding of an inline value is zeros
+        views.view(np.uint8).reshape(n, 16)[short, 4:16] = head
     return pa.Array.from_buffers(pa.string_view(), n, [None, pa.py_buffer(views), pa.py_buffer(data)])
 
 
