@@ -193,9 +193,13 @@ class Lake:
                 commit = self._commit_stream(record.id, chunks, source=source, agent=agent,
                                              generator_model=generator_model, message=message)
         except Exception:
-            # version 1 never landed: undo the create at once rather than after a vacuum
-            if self.catalog.latest_version(record.id) == 0:
-                self.catalog.remove_uncommitted_dataset(record)
+            # version 1 never landed: undo the create at once rather than after a
+            # vacuum; best effort, so the caller sees the error that stopped the write
+            try:
+                if self.catalog.latest_version(record.id) == 0:
+                    self.catalog.remove_uncommitted_dataset(record)
+            except Exception:  # noqa: BLE001 - vacuum removes what is left
+                pass
             raise
         return DatasetVersion(record, commit)
 
@@ -274,17 +278,17 @@ class Lake:
         commits = self.catalog.commits(record.id, params.select_versions(latest))
         return DatapointQuery(self.engine, record, params, commits)
 
-    def warm_up(self, inspect: int = 50) -> str | None:
-        """Read a page and a filtered count of the smallest of the first
-        ``inspect`` datasets, so this process's one-time costs (lazy imports,
-        Arrow kernels, DuckDB's first query: tens to hundreds of ms) are paid
-        now, not by a server's first request. Returns the dataset id read
-        (None for an empty lake)."""
+    def warm_up(self, inspect: int = 10) -> str | None:
+        """Read a page and a filtered count of the smallest non-empty one of
+        the first ``inspect`` datasets, so this process's one-time costs (lazy
+        imports, Arrow kernels, DuckDB's first query: tens to hundreds of ms)
+        are paid now, not by a server's first request. Returns the dataset id
+        read (None when there is no datapoint to read)."""
         sizes = []
         for dataset_id in self.catalog.dataset_ids()[:inspect]:
             latest = self.catalog.latest_version(dataset_id)
             commit = self.catalog.commit(dataset_id, latest) if latest else None
-            if commit is not None and self.catalog.dataset(dataset_id) is not None:
+            if commit is not None and commit.count and self.catalog.dataset(dataset_id) is not None:
                 sizes.append((commit.count, dataset_id))
         if not sizes:
             return None

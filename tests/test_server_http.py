@@ -306,6 +306,8 @@ def test_views_hold_no_write_method(lake):
 def test_warm_up_reads_the_smallest_committed_dataset(tmp_path):
     lake = overmind_lake.Lake(tmp_path / "lake")
     assert lake.warm_up() is None  # an empty lake: nothing to read
+    lake.create_dataset("empty", [])
+    assert lake.warm_up() is None  # no datapoint to read either
     lake.create_dataset("big", make_rows(5))
     small = lake.create_dataset("small", make_rows(2)).dataset_id
     with pytest.raises(overmind_lake.ValidationError):

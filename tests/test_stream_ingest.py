@@ -130,6 +130,19 @@ def test_duplicate_id_across_chunks_names_the_second_row(lake, tmp_path):
     assert [p for p in (tmp_path / "lake").rglob("*") if p.is_file() and "dataset_id=" in str(p)] == []
 
 
+def test_a_failing_cleanup_does_not_hide_the_error_that_stopped_the_create(lake, tmp_path, monkeypatch):
+    ids = [str(uuid.UUID(int=i + 1)) for i in range(N)]
+    ids[30] = ids[2]
+
+    def refuse(record):
+        raise PermissionError("the name claim cannot be removed")
+
+    monkeypatch.setattr(lake.catalog, "remove_uncommitted_dataset", refuse)
+    with pytest.raises(ValidationError) as exc:
+        lake.create_dataset("d", write_parquet(arrow_rows(ids=ids), tmp_path / "in.parquet"))
+    assert exc.value.row == 30
+
+
 def test_small_parquet_files_are_written_in_memory(lake, tmp_path):
     path = write_parquet(arrow_rows(9), tmp_path / "in.parquet")
     ds = lake.create_dataset("d", path).dataset_id
