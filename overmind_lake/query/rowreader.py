@@ -14,6 +14,7 @@ time, all of it.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -127,7 +128,7 @@ def _rows_items(engine: Engine, uri: str, size: int | None, meta: pq.FileMetaDat
             items.append(_pick(whole, within))
             continue
         sparse = len(within) * SPARSE_FRACTION < meta.row_group(group).num_rows
-        key = ("page_items", uri, group, within.tobytes()) if sparse else ("page_items", uri, group)
+        key = ("page_items", uri, group, _digest(within)) if sparse else ("page_items", uri, group)
         hit = engine.cache_get(key) if sparse else None
         if hit is None and sparse:
             touched = ("sparse_read", uri, group)
@@ -151,6 +152,11 @@ def _rows_items(engine: Engine, uri: str, size: int | None, meta: pq.FileMetaDat
             engine.cache_put(key, array)
             items[slot] = array if rows is not None else _pick(array, wanted[slot][1])
     return items  # type: ignore[return-value]
+
+
+def _digest(rows: np.ndarray) -> bytes:
+    """A short cache key for a set of row positions (up to 2 KB as bytes)."""
+    return hashlib.blake2b(rows.tobytes(), digest_size=16).digest()
 
 
 def _pick(items: pa.Array, within: np.ndarray) -> pa.Array:
