@@ -265,6 +265,8 @@ def _dict_rows(con: duckdb.DuckDBPyConnection, rows: list[Any], params: dict[str
         checks = []
         try:
             for lo, hi in bounds:
+                if checks and checks[-1].done() and isinstance(checks[-1].exception(), duckdb.Error):
+                    return None  # a part failed: the exact path decides, no need to go on
                 texts = _dict_texts(rows, lo, hi)
                 if texts is None:
                     return None
