@@ -88,6 +88,8 @@ def _type_column(present: list[bool] | None, values: pa.Array, kind: str) -> pa.
 #: Top-level value types whose orjson text means exactly what the exact path
 #: makes of them (UUIDs and floats are checked further in ``_plain``).
 _PLAIN_TYPES = frozenset({str, int, bool, type(None), dict, list, tuple, float, uuid.UUID})
+#: Top-level types that mean the same to orjson and the exact path in any field.
+_SIMPLE_TYPES = frozenset({str, int, bool, type(None), dict, list, tuple})
 _UUID_FIELDS = frozenset({"id", "agent"})
 #: Put between rows. orjson writes it as its four UTF-8 bytes, the first of
 #: which (0xF4) only code points from U+100000 up start with: candidates are
@@ -102,9 +104,16 @@ def _plain(rows: list[Any]) -> bool:
     orjson writes as the exact path reads them: no NaN/Infinity at the top,
     no UUID object outside ``id`` and ``agent``, no subclasses. (Lake
     columns are ignored by both paths; nested values go through orjson in
-    both.) Checked a field at a time: cheaper than over every value."""
-    if not rows or set(map(type, rows)) != {dict} or not all(map(_ALLOWED.issuperset, map(dict.keys, rows))):
+    both.)
+
+    One pass over all the rows' values answers the common case: when every
+    top-level value is a str, int, bool, None, dict, list or tuple, wherever
+    it sits, the rows are plain. Only rows holding other types (floats,
+    UUID objects, ...) are looked at field by field."""
+    if not rows or set(map(type, rows)) != {dict} or not set().union(*rows) <= _ALLOWED:
         return False
+    if set(map(type, itertools.chain.from_iterable(map(dict.values, rows)))) <= _SIMPLE_TYPES:
+        return True
     for field in DATAPOINT_FIELDS:
         types = set(map(type, map(dict.get, rows, itertools.repeat(field))))
         if not types <= _PLAIN_TYPES:
