@@ -232,3 +232,21 @@ def test_views_address_every_slice_at_any_alignment():
     array = dicts._views(data, starts, lengths)
     array.validate(full=True)
     assert array.to_pylist() == [data[s:s + n].decode() for s, n in zip(starts, lengths)]
+
+
+def test_given_json_text_kept_as_given_where_canonical():
+    """Canonical text given in a string column is the column itself (no copy);
+    a column mixing canonical and other text takes each row from the right side."""
+    from overmind_lake.ingest.sources import to_staging
+
+    compact = pa.chunked_array([pa.array(['{"a":1}', None, "[1,2]"])])
+    mixed = pa.chunked_array([pa.array(['{"a": 1}', "null", "[1,2]", ' "x"'])])
+    con = duckdb.connect()
+    try:
+        rows = normalize.normalize(con, to_staging(pa.table({"input": compact})), **PARAMS)
+        assert rows.column("input").to_pylist() == ['{"a":1}', None, "[1,2]"]
+        assert rows.column("input").chunk(0).buffers()[2].address == compact.chunk(0).buffers()[2].address
+        rows = normalize.normalize(con, to_staging(pa.table({"input": mixed})), **PARAMS)
+        assert rows.column("input").to_pylist() == ['{"a":1}', None, "[1,2]", '"x"']
+    finally:
+        con.close()

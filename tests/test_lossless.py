@@ -166,3 +166,38 @@ def test_json_text_inputs_round_trip(tmp_path_factory, values):
     texts = {n: lake.datapoints(n).to_polars()["tags"].to_list() for n in ("jsonl", "polars", "dicts")}
     assert texts["jsonl"] == texts["polars"] == texts["dicts"]
     assert a.count == b.count == c.count
+
+
+def _text_of(value, style: str) -> str | None:
+    if style == "missing":
+        return None
+    if style == "compact":
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if style == "escaped":
+        return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+    return json.dumps(value, ensure_ascii=False, indent=1)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(cells=st.lists(st.tuples(JSON_VALUES, st.sampled_from(["compact", "escaped", "spaced", "missing"])),
+                      min_size=1, max_size=8),
+       arrow_type=st.sampled_from(["string", "large_string", "string_view"]))
+def test_given_json_text_is_stored_in_its_canonical_form(tmp_path_factory, cells, arrow_type):
+    """JSON text handed over in a column is stored as the same canonical text as
+    the value given in a dict, whether the given text was canonical already
+    (kept as given), was not, or the two are mixed in one column."""
+    import pyarrow as pa
+
+    lake = overmind_lake.Lake(tmp_path_factory.mktemp("lake") / "lake")
+    texts = [_text_of(v, style) for v, style in cells]
+    half = len(texts) // 2
+    column = pa.chunked_array([pa.array(texts[:half], pa.string()), pa.array(texts[half:], pa.string())])
+    ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(len(cells))]
+    table = pa.table({"id": ids, "input": column.cast(getattr(pa, arrow_type)())})
+    lake.create_dataset("arrow", table)
+    lake.create_dataset("dicts", [{"id": i, "input": None if t is None else v}
+                                  for i, t, (v, _) in zip(ids, texts, cells)])
+    stored = {n: lake.datapoints(n).to_polars()["input"].to_list() for n in ("arrow", "dicts")}
+    assert stored["arrow"] == stored["dicts"]
+    assert lake.version_infos("arrow")[0]["checksum"] == lake.version_infos("dicts")[0]["checksum"]

@@ -157,7 +157,7 @@ def _typed_columns_sql(schema: pa.Schema) -> str:
         if f in JSON_FIELDS:
             if _is_string(t):
                 # parsed once: TRY turns invalid JSON into NULL, told apart from a real NULL by _t
-                cols += [f"{null_or} 'JSON' END AS {f}_t", f"TRY(json({q})) AS {f}_v"]
+                cols += [f"{null_or} 'JSON' END AS {f}_t", f"TRY(json({q})) AS {f}_v", f"{q} AS {f}_raw"]
             elif pa.types.is_null(t):
                 cols += [f"'NULL' AS {f}_t", f"NULL::VARCHAR AS {f}_v"]
             elif pa.types.is_binary(t) or pa.types.is_large_binary(t):
@@ -192,16 +192,52 @@ def _first_bad_row(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] |
 _ERROR_COLUMNS = ["row_error"] + [f"e_{f}" for f in _ERROR_FIELDS]
 
 
-def _checked_sql() -> str:
+def _checked_sql(kept: tuple[str, ...] = ()) -> str:
+    """The checking query; for each field of ``kept`` (JSON text given in a
+    string column, passed through as ``<field>_raw``) the canonical text is
+    left out where it is the given text itself, flagged by ``<field>_keep``
+    (see ``_keep_given``)."""
     json_values = []
     for f in JSON_FIELDS:
-        json_values.append(f"CASE WHEN {f}_v = 'null' THEN NULL ELSE CAST({f}_v AS VARCHAR) END AS {f}")
+        if f in kept:
+            same = f"(CAST({f}_v AS VARCHAR) = {f}_raw AND {f}_raw <> 'null')"
+            json_values.append(f"CASE WHEN {same} OR {f}_v = 'null' THEN NULL ELSE CAST({f}_v AS VARCHAR) END AS {f}")
+            json_values.append(f"{same} AS {f}_keep")
+        else:
+            json_values.append(f"CASE WHEN {f}_v = 'null' THEN NULL ELSE CAST({f}_v AS VARCHAR) END AS {f}")
         json_values.append(f"CASE WHEN {f}_t = 'BAD' OR ({f}_t NOT IN ('NULL') AND {f}_v IS NULL) "
                            f"THEN 'json' END AS e_{f}")
     return _CHECKED.replace("{json_values}", ",\n  ".join(json_values))
 
 
 _CHECKED_SQL = _checked_sql()
+
+
+def _keep_given(rows: pa.Table, given: pa.Table, kept: tuple[str, ...]) -> pa.Table:
+    """``rows`` with the JSON text of each ``kept`` field taken from ``given``
+    (the user's column, row for row) wherever it is canonical already.
+
+    Most JSON text handed over in a column is compact JSON already (what
+    ``json.dumps(..., separators=(",", ":"))``, Polars or this lake writes):
+    DuckDB then only compares it with its canonical form instead of
+    materialising a second copy of every text, and a column kept whole is
+    the given column itself, no copy at all."""
+    for f in kept:
+        keep = rows.column(f"{f}_keep")
+        rows = rows.drop_columns([f"{f}_keep"])
+        if not pc.any(keep).as_py():
+            continue
+        column = given.column(f)
+        if keep.null_count == given.column(f).null_count and pc.all(keep).as_py():
+            # kept wherever there is a value; the others are null in both
+            rows = rows.set_column(rows.schema.get_field_index(f), f, column)
+            continue
+        canonical = rows.column(f)
+        if column.type != canonical.type:
+            column = column.cast(canonical.type)
+        rows = rows.set_column(rows.schema.get_field_index(f), f, pc.if_else(keep, column, canonical))
+    return rows
+
 
 #: Dict rows written to JSON per orjson call: each chunk is its own buffer,
 #: and a DuckDB scan thread takes one chunk at a time, so a part of a few
@@ -216,13 +252,14 @@ DICT_FIRST_PART_ROWS = 50_000
 
 
 def _checked_rows(con: duckdb.DuckDBPyConnection, table: pa.Table, typed_sql: str,
-                  params: dict[str, Any]) -> pa.Table:
+                  params: dict[str, Any], kept: tuple[str, ...] = ()) -> pa.Table:
     """``table`` registered as ``staging``, typed by ``typed_sql`` and checked:
-    canonical columns plus the error columns."""
+    canonical columns plus the error columns (and the ``<field>_keep``
+    flags of the ``kept`` fields)."""
     con.register("staging", table)
     try:
         run(con, f"CREATE OR REPLACE TEMP VIEW typed AS {typed_sql}")
-        return arrow(con, _CHECKED_SQL, params)
+        return arrow(con, _checked_sql(kept) if kept else _CHECKED_SQL, params)
     finally:
         con.unregister("staging")
 
@@ -343,6 +380,7 @@ def normalize(
     label = staging.row_label
     table = staging.table
     rows = None
+    kept: tuple[str, ...] = ()
     if staging.kind == "json_array":
         table = _expand_json_array(con, table)
     elif staging.kind == "columns":
@@ -351,6 +389,7 @@ def normalize(
         table = table.append_column("pos", pa.array(np.arange(n, dtype=np.int64)))
     if staging.kind == "columns":
         typed_sql = _typed_columns_sql(staging.table.schema)
+        kept = tuple(f for f in JSON_FIELDS if f in table.column_names and _is_string(table.schema.field(f).type))
     elif staging.kind == "typed":
         typed_sql = _TYPED_PREBUILT
     else:
@@ -361,11 +400,11 @@ def normalize(
             rows = None
         typed_sql = _TYPED_RECORDS
     if rows is None:
-        rows = _checked_rows(con, table, typed_sql, params)
+        rows = _checked_rows(con, table, typed_sql, params, kept)
     broken = _broken(rows)
     if broken is not None:
         _raise_first_error(rows, broken, label)
-    return rows.drop_columns(_ERROR_COLUMNS)
+    return _keep_given(rows.drop_columns(_ERROR_COLUMNS), table, kept)
 
 
 def _expand_json_array(con: duckdb.DuckDBPyConnection, table: pa.Table) -> pa.Table:
