@@ -250,3 +250,15 @@ def test_given_json_text_kept_as_given_where_canonical():
         assert rows.column("input").to_pylist() == ['{"a":1}', None, "[1,2]", '"x"']
     finally:
         con.close()
+
+
+def test_given_json_text_kept_row_for_row_in_a_big_parallel_scan(lake):
+    """Over many chunks scanned by several DuckDB threads, each row keeps its
+    own text (canonical rows kept as given, the others rewritten)."""
+    n = 60_000
+    texts = [json.dumps({"i": i, "x": [i % 7]}, separators=(",", ":")) if i % 3 else json.dumps({"i": i, "x": [i % 7]})
+             for i in range(n)]
+    chunks = [pa.array(texts[lo:lo + 7_000]) for lo in range(0, n, 7_000)]
+    lake.create_dataset("d", pa.table({"input": pa.chunked_array(chunks), "order": pa.array(range(n), pa.int64())}))
+    stored = lake.datapoints("d").to_polars()["input"].to_list()
+    assert stored == [json.dumps({"i": i, "x": [i % 7]}, separators=(",", ":")) for i in range(n)]

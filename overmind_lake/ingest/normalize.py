@@ -222,6 +222,12 @@ def _keep_given(rows: pa.Table, given: pa.Table, kept: tuple[str, ...]) -> pa.Ta
     DuckDB then only compares it with its canonical form instead of
     materialising a second copy of every text, and a column kept whole is
     the given column itself, no copy at all."""
+    if kept and rows.num_rows:
+        # rows come back in the given order (DuckDB preserves insertion order
+        # without ORDER BY); were they ever not, the given rows follow them
+        pos = rows.column("pos").to_numpy()
+        if not np.array_equal(pos, np.arange(len(pos))):
+            given = given.take(pa.array(pos))
     for f in kept:
         keep = rows.column(f"{f}_keep")
         rows = rows.drop_columns([f"{f}_keep"])
