@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from ..errors import ValidationError
 from ..schema import JSON_FIELDS
+from .rules import is_string
 from .scan import matching_rows, refine
 from .sources import Staging
 
@@ -51,10 +52,6 @@ def _strict_error(text: str) -> str | None:
             return "a trailing comma or a non-finite number (NaN, Infinity) is not JSON"
         return None
     return None
-
-
-def _is_string(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
 
 
 def _suspects(columns: dict[str, pa.ChunkedArray | pa.Array]) -> dict[str, list[int]]:
@@ -98,7 +95,7 @@ def check_raw(staging: Staging) -> None:
                 raise ValidationError(None, f"the .json file is not valid JSON: {error}")
     elif staging.kind == "columns":
         found = _first_not_strict({f: table.column(f) for f in JSON_FIELDS
-                                   if f in table.column_names and _is_string(table.schema.field(f).type)})
+                                   if f in table.column_names and is_string(table.schema.field(f).type)})
         if found is not None:
             raise ValidationError(found[1], "must hold valid JSON text", row=found[0], row_label=staging.row_label)
 
@@ -109,7 +106,7 @@ def check_canonical(staging: Staging, rows: pa.Table) -> None:
         return
     names = staging.table.column_names
     found = _first_not_strict({f: rows.column(f) for f in JSON_FIELDS
-                               if f in names and not _is_string(staging.table.schema.field(f).type)})
+                               if f in names and not is_string(staging.table.schema.field(f).type)})
     if found is not None:
         raise ValidationError(found[1], "must be a JSON value (NaN and Infinity are not JSON)",
                               row=rows.column("rowno")[found[0]].as_py(), row_label=staging.row_label)
