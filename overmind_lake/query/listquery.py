@@ -37,7 +37,7 @@ from .engine import Engine
 from .pagejson import join_items
 from .pagination import num_pages, page_links, resolve_page, validate_page_size
 from .positions import decode, encoded_positions
-from .rowreader import VersionFiles, item_range, items_at, read_all
+from .rowreader import VersionFiles, int64_array, item_range, items_at, read_all
 
 _HIVE = "hive_partitioning = true, hive_types = {'dataset_id': VARCHAR, 'version': BIGINT}"
 _RESULT_COLUMNS = ", ".join(f'"{f.name}"' for f in RESULT_SCHEMA)
@@ -243,7 +243,7 @@ class DatapointQuery:
         order = np.concatenate(placed)
         inverse = np.empty_like(order)
         inverse[order] = np.arange(len(order))
-        return _joined(parts).take(pa.array(inverse))
+        return _joined(parts).take(int64_array(inverse))
 
     def to_arrow(self) -> pa.Table:
         """Every matching row, all columns, in the query's ordering."""
