@@ -15,6 +15,12 @@ import pyarrow.compute as pc
 
 #: What JSON must escape in a string: a quote, a backslash, a control character.
 _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
+_BIG = pa.large_string()  # a row group's items may pass 2 GiB of text
+# Typed scalars: a bare Python str makes pyarrow infer a type, which imports
+# dateutil the first time (a few ms of a process's first page).
+_QUOTE, _EMPTY, _NULL = (pa.scalar(v, pa.string()) for v in ('"', "", "null"))
+_PIECES = [pa.scalar(v, _BIG) for v in ('{"id":"', '","expected_output":', ',"input":', ',"order":',
+                                        ',"persona":', ',"tags":', "},", "")]
 
 
 def _json_strings(column: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -22,16 +28,16 @@ def _json_strings(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if not pc.any(pc.match_substring_regex(column, _NEEDS_ESCAPE)).as_py():
         # nothing to escape: the literal is the text in quotes
-        quoted = pc.binary_join_element_wise('"', column, '"', "")
-        return pc.fill_null(quoted, "null") if column.null_count else quoted
+        quoted = pc.binary_join_element_wise(_QUOTE, column, _QUOTE, _EMPTY)
+        return pc.fill_null(quoted, _NULL) if column.null_count else quoted
     encoded = column.dictionary_encode()
     literals = pa.array([orjson.dumps(v).decode("utf-8") for v in encoded.dictionary.to_pylist()], pa.string())
-    return pc.fill_null(pc.take(literals, encoded.indices), "null")
+    return pc.fill_null(pc.take(literals, encoded.indices), _NULL)
 
 
 def _json_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """Stored JSON text, ``null`` where SQL NULL."""
-    return pc.fill_null(column, "null") if column.null_count else column
+    return pc.fill_null(column, _NULL) if column.null_count else column
 
 
 def page_items(rows: pa.Table) -> pa.LargeStringArray:
@@ -39,23 +45,18 @@ def page_items(rows: pa.Table) -> pa.LargeStringArray:
     ``{"id":…,"expected_output":…,"input":…,"order":…,"persona":…,"tags":…},``."""
     if rows.num_rows == 0:
         return pa.array([], pa.large_string())
-    big = pa.large_string()  # a row group's items may pass 2 GiB of text
-
-    def text(value: str) -> pa.Scalar:
-        return pa.scalar(value, big)
-
+    start, expected_output, input_, order, persona, tags, end, separator = _PIECES
     items = pc.binary_join_element_wise(
-        text('{"id":"'), rows["id"].cast(big),
-        text('","expected_output":'), _json_text(rows["expected_output"]).cast(big),
-        text(',"input":'), _json_text(rows["input"]).cast(big),
-        text(',"order":'), pc.cast(rows["order"], big),
-        text(',"persona":'), _json_strings(rows["persona"]).cast(big),
-        text(',"tags":'), _json_text(rows["tags"]).cast(big),
-        text("},"),
-        text(""),  # the separator between the pieces above
+        start, rows["id"].cast(_BIG),
+        expected_output, _json_text(rows["expected_output"]).cast(_BIG),
+        input_, _json_text(rows["input"]).cast(_BIG),
+        order, pc.cast(rows["order"], _BIG),
+        persona, _json_strings(rows["persona"]).cast(_BIG),
+        tags, _json_text(rows["tags"]).cast(_BIG),
+        end, separator,
     )
     items = items.combine_chunks() if isinstance(items, pa.ChunkedArray) else items
-    return items if items.type == big else items.cast(big)
+    return items if items.type == _BIG else items.cast(_BIG)
 
 
 def join_items(items: pa.LargeStringArray) -> bytes:
