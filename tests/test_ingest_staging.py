@@ -262,3 +262,24 @@ def test_given_json_text_kept_row_for_row_in_a_big_parallel_scan(lake):
     lake.create_dataset("d", pa.table({"input": pa.chunked_array(chunks), "order": pa.array(range(n), pa.int64())}))
     stored = lake.datapoints("d").to_polars()["input"].to_list()
     assert stored == [json.dumps({"i": i, "x": [i % 7]}, separators=(",", ":")) for i in range(n)]
+
+
+@pytest.mark.parametrize("arrow_type", [pa.large_string(), pa.string_view()])
+def test_given_text_too_big_for_one_string_array_is_not_kept(lake, monkeypatch, arrow_type):
+    """A large_string / string_view chunk may hold more text than a stored
+    (32-bit offset) string array: then DuckDB's batches are stored instead of
+    the given chunk, which could not be cast (shown here with a small limit)."""
+    monkeypatch.setattr(normalize, "MAX_STRING_BYTES", 10)
+    texts = ['{"a":1}', '{"b":[1,2]}', None, '"x"']
+    given = pa.chunked_array([pa.array(texts, arrow_type)])
+    con = duckdb.connect()
+    try:
+        from overmind_lake.ingest.sources import to_staging
+
+        rows = normalize.normalize(con, to_staging(pa.table({"input": given})), **PARAMS)
+    finally:
+        con.close()
+    assert rows.column("input").to_pylist() == texts
+    assert rows.column("input").type == pa.string()  # DuckDB's, not the given column
+    lake.create_dataset("d", pa.table({"input": given}))
+    assert lake.datapoints("d").to_polars()["input"].to_list() == texts

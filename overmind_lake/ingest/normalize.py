@@ -33,6 +33,30 @@ from .scan import matching_rows
 from .sources import Staging, typed
 
 
+#: Bytes of text a string array (32-bit offsets: the stored type) can hold.
+MAX_STRING_BYTES = 2**31 - 1
+
+
+def _text_bytes(chunk: pa.Array) -> int:
+    """Bytes of text in a string, large_string or string_view array (at
+    least: a string_view's null slots count whatever length they hold)."""
+    n, first = len(chunk), chunk.offset
+    if not n:
+        return 0
+    if pa.types.is_string_view(chunk.type):
+        views = np.frombuffer(chunk.buffers()[1], dtype="<i4", count=4 * (first + n))
+        return int(views[4 * first::4].sum(dtype=np.int64))
+    dtype = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    offsets = np.frombuffer(chunk.buffers()[1], dtype=dtype, count=first + n + 1)
+    return int(offsets[-1]) - int(offsets[first])
+
+
+def _fits_string(column: pa.ChunkedArray) -> bool:
+    """Whether each chunk's text fits one string array (the stored type, with
+    32-bit offsets): a large_string or string_view chunk may hold more."""
+    return all(pa.types.is_string(chunk.type) or _text_bytes(chunk) <= MAX_STRING_BYTES for chunk in column.chunks)
+
+
 def _keep_given(rows: pa.Table, given: pa.Table, kept: tuple[str, ...]) -> pa.Table:
     """``rows`` with the JSON text of each ``kept`` field taken from ``given``
     (the user's column, row for row) wherever it is canonical already.
@@ -54,8 +78,8 @@ def _keep_given(rows: pa.Table, given: pa.Table, kept: tuple[str, ...]) -> pa.Ta
         if not pc.any(keep).as_py():
             continue
         column = given.column(f)
-        if keep.null_count == given.column(f).null_count and pc.all(keep).as_py():
-            # kept wherever there is a value; the others are null in both
+        if pc.all(keep).as_py():
+            # kept wherever there is a value (keep is null where the text is)
             rows = rows.set_column(rows.schema.get_field_index(f), f, column)
             continue
         canonical = rows.column(f)
@@ -215,7 +239,10 @@ def normalize(
         table = table.append_column("pos", pa.array(np.arange(n, dtype=np.int64)))
     if staging.kind == "columns":
         typed_sql = typed_columns_sql(staging.table.schema)
-        kept = tuple(f for f in JSON_FIELDS if f in table.column_names and is_string(table.schema.field(f).type))
+        # a column whose chunks could not be stored as they are (too much text
+        # for one string array) takes DuckDB's copy, which comes in batches
+        kept = tuple(f for f in JSON_FIELDS if f in table.column_names and is_string(table.schema.field(f).type)
+                     and _fits_string(table.column(f)))
     elif staging.kind == "typed":
         typed_sql = TYPED_PREBUILT
     else:
