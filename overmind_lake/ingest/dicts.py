@@ -85,11 +85,11 @@ def _type_column(present: list[bool] | None, values: pa.Array, kind: str) -> pa.
     return t
 
 
-#: Top-level value types whose orjson text means exactly what the exact path
-#: makes of them (UUIDs and floats are checked further in ``_plain``).
-_PLAIN_TYPES = frozenset({str, int, bool, type(None), dict, list, tuple, float, uuid.UUID})
 #: Top-level types that mean the same to orjson and the exact path in any field.
 _SIMPLE_TYPES = frozenset({str, int, bool, type(None), dict, list, tuple})
+#: Top-level value types whose orjson text means exactly what the exact path
+#: makes of them (UUIDs and floats are checked further in ``_plain``).
+_PLAIN_TYPES = _SIMPLE_TYPES | {float, uuid.UUID}
 _UUID_FIELDS = frozenset({"id", "agent"})
 #: Put between rows. orjson writes it as its four UTF-8 bytes, the first of
 #: which (0xF4) only code points from U+100000 up start with: candidates are
