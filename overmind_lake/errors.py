@@ -92,3 +92,17 @@ class IntegrityError(StorageError):
     def __init__(self, problems: list[str]):
         self.problems = problems
         super().__init__(f"{len(problems)} problem(s): " + "; ".join(problems[:5]))
+
+
+class MissingExtra(LakeError, ImportError):
+    """An optional part of overmind_lake was used but its packages are not installed.
+
+    ``extra`` is the name of the pip extra that installs them, so the message
+    can say exactly what to run: ``pip install 'overmind-lake[EXTRA]'``.
+    """
+
+    def __init__(self, what: str, extra: str, module: str):
+        self.what = what
+        self.extra = extra
+        self.module = module
+        super().__init__(f"{what} needs the '{module}' package: pip install 'overmind-lake[{extra}]'")
