@@ -22,6 +22,7 @@ from typing import Any, Iterator
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from .._optional import import_optional
 from ..errors import StorageError
 from .streams import AtomicWriteFile
 
@@ -31,6 +32,23 @@ TMP_PREFIX = ".tmp-"
 #: Read-ahead of object-store reads; uploads use parts of WRITE_BLOCK_SIZE.
 READ_BLOCK_SIZE = 1 << 20
 WRITE_BLOCK_SIZE = 16 << 20
+#: fsspec protocols whose filesystem is a pip extra: protocol -> (module, extra).
+PROTOCOL_EXTRAS = {
+    "s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3"),
+    "gs": ("gcsfs", "gcs"), "gcs": ("gcsfs", "gcs"),
+    "az": ("adlfs", "azure"), "abfs": ("adlfs", "azure"), "abfss": ("adlfs", "azure"),
+    "adl": ("adlfs", "azure"),
+}
+
+
+def require_backend(root: str) -> None:
+    """Raise MissingExtra when ``root`` needs a filesystem package that is not
+    installed (``s3://`` without s3fs, …), naming the extra that installs it."""
+    for part in root.split("::"):  # chained URLs: simplecache::s3://…
+        protocol = fsspec.core.split_protocol(part)[0]
+        needed = PROTOCOL_EXTRAS.get(protocol or "")
+        if needed is not None:
+            import_optional(needed[0], needed[1], f"the lake root {root!r}")
 
 
 def _conditional_conflict(exc: OSError) -> bool:
@@ -55,6 +73,7 @@ class LakeFileSystem:
             # Reads are small ranges (a footer, a row group): s3fs's 50 MB
             # default read-ahead would fetch whole files for one page.
             options.setdefault("default_block_size", READ_BLOCK_SIZE)
+        require_backend(root)
         try:
             self.fs, path = fsspec.core.url_to_fs(root, **options)
         except (ImportError, ValueError) as exc:
