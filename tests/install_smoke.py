@@ -65,10 +65,24 @@ def serve_one_request(root: Path, dataset_id: str) -> dict:
         proc.wait(timeout=30)
 
 
+def import_every_module() -> None:
+    """Every module of the package imports with the base install alone (optional
+    backends are imported lazily, inside the function that needs them)."""
+    import importlib
+    import pkgutil
+
+    import overmind_lake
+
+    for info in pkgutil.walk_packages(overmind_lake.__path__, "overmind_lake."):
+        if not info.name.endswith(".__main__"):  # importing it would run the CLI
+            importlib.import_module(info.name)
+
+
 def check_base(work: Path) -> None:
     import overmind_lake
 
     installed_here()
+    import_every_module()
     root = work / "lake"
     lake = overmind_lake.Lake(root)
     v1 = lake.create_dataset("smoke", [
