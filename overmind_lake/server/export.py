@@ -31,6 +31,7 @@ from .params import _whole_number as whole_number, query_dict
 BATCH_ROWS = 16 * 1024
 JSONL_TYPE = "application/x-ndjson"
 CSV_TYPE = "text/csv; charset=utf-8"
+DICTIONARY_FIELDS = ("persona", "source", "agent", "generator_model")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -71,7 +72,8 @@ def body_chunks(open_file: Callable, commit: CommitRecord, fmt: ExportFormat,
         if not entry.rows:
             continue
         with open_file(entry) as fh:
-            reader = pq.ParquetFile(fh)
+            # the columns stored dictionary-encoded stay so: rendered once per distinct value
+            reader = pq.ParquetFile(fh, read_dictionary=DICTIONARY_FIELDS)
             for batch in reader.iter_batches(batch_size=batch_rows, columns=list(DATAPOINT_FIELDS),
                                              use_threads=False):
                 chunk = fmt.render(batch)

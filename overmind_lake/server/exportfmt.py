@@ -17,10 +17,6 @@ import pyarrow.compute as pc
 from ..schema import DATAPOINT_FIELDS, JSON_FIELDS
 
 _BIG = pa.large_string()
-#: What JSON must escape in a string: a quote, a backslash, a control character.
-_JSON_ESCAPE = r'["\\\x00-\x1f]'
-#: What makes a CSV field need quotes (RFC 4180): the delimiter, a quote, CR or LF.
-_CSV_SPECIAL = r'[",\r\n]'
 _CONTROL = [(chr(c), "\\u%04x" % c) for c in range(0x20)]
 
 
@@ -32,29 +28,64 @@ _EMPTY, _NULL, _QUOTE = _scalar(""), _scalar("null"), _scalar('"')
 
 
 def _strings(column: pa.Array) -> pa.Array:
-    """A string column as a plain (non-dictionary) large_string array."""
-    if pa.types.is_dictionary(column.type):
-        column = column.dictionary_decode()
+    """A string column as a plain large_string array."""
     return column.cast(_BIG)
+
+
+def _has_bytes(column: pa.Array, values: bytes = b"", below: int = 0) -> bool:
+    """Whether a string column's values hold any byte of ``values`` or any
+    byte under ``below`` (vectorised scans of its data buffer, no per-value work)."""
+    if len(column) == 0 or column.buffers()[2] is None:
+        return False
+    width = 8 if pa.types.is_large_string(column.type) else 4
+    offsets = np.frombuffer(column.buffers()[1], dtype=np.int64 if width == 8 else np.int32,
+                            count=len(column) + 1, offset=column.offset * width)
+    data = np.frombuffer(column.buffers()[2], dtype=np.uint8)[int(offsets[0]):int(offsets[-1])]
+    if below and bool((data < below).any()):
+        return True
+    return any(bool((data == byte).any()) for byte in values)
+
+
+#: JSON must escape a quote, a backslash and every byte under 0x20 in a string.
+_JSON_SPECIAL = b'"\\'
+#: A CSV field needs quotes (RFC 4180) when it holds the delimiter, a quote, CR or LF.
+_CSV_SPECIAL = b',"\r\n'
+
+
+def _per_value(column: pa.Array, render) -> pa.Array:
+    """``render`` applied to a string column; to a dictionary column's (few)
+    distinct values only, then taken by index."""
+    if pa.types.is_dictionary(column.type):
+        return pc.take(render(column.dictionary), column.indices)
+    return render(column)
+
+
+def _json_literals(column: pa.Array) -> pa.Array:
+    column = _strings(column)
+    if _has_bytes(column, _JSON_SPECIAL, below=0x20):
+        column = pc.replace_substring(column, "\\", "\\\\")
+        column = pc.replace_substring(column, '"', '\\"')
+        for char, escaped in _CONTROL:
+            if _has_bytes(column, char.encode()):
+                column = pc.replace_substring(column, char, escaped)
+    return pc.binary_join_element_wise(_QUOTE, column, _QUOTE, _EMPTY)
 
 
 def json_string_literals(column: pa.Array) -> pa.Array:
     """JSON string literals of a string column, ``null`` where null."""
-    column = _strings(column)
-    if len(column) and pc.any(pc.match_substring_regex(column, _JSON_ESCAPE)).as_py():
-        column = pc.replace_substring(column, "\\", "\\\\")
-        column = pc.replace_substring(column, '"', '\\"')
-        if pc.any(pc.match_substring_regex(column, r"[\x00-\x1f]")).as_py():
-            for char, escaped in _CONTROL:
-                column = pc.replace_substring(column, char, escaped)
-    quoted = pc.binary_join_element_wise(_QUOTE, column, _QUOTE, _EMPTY)
-    return pc.fill_null(quoted, _NULL) if quoted.null_count else quoted
+    out = _per_value(column, _json_literals)
+    return pc.fill_null(out, _NULL) if out.null_count else out
 
 
 def _json_text(column: pa.Array) -> pa.Array:
     """Stored JSON text, ``null`` where null."""
     column = _strings(column)
     return pc.fill_null(column, _NULL) if column.null_count else column
+
+
+def _plain(column: pa.Array) -> pa.Array:
+    """A string column that needs no escaping (ids, sources), as large_string."""
+    return column.dictionary_decode().cast(_BIG) if pa.types.is_dictionary(column.type) else column.cast(_BIG)
 
 
 def _concat(parts: list) -> pa.Array:
@@ -72,34 +103,53 @@ def _body(lines: pa.Array) -> bytes:
     return memoryview(lines.buffers()[2])[offsets[0]:offsets[-1]].tobytes()
 
 
+#: Fields whose values are UUIDs or one of the sources: never escaped or quoted
+#: beyond the quotes around them.
+_PLAIN = ("id", "source")
+
+
 def jsonl_lines(batch: pa.RecordBatch | pa.Table) -> bytes:
     """One JSON object a row, each line ending with ``\\n``, keys in
     ``DATAPOINT_FIELDS`` order."""
     if batch.num_rows == 0:
         return b""
     parts: list = []
+    text = ""
     for i, name in enumerate(DATAPOINT_FIELDS):
         column = batch.column(name)
-        parts.append(_scalar(('{"' if i == 0 else ',"') + name + '":'))
+        text += ('{"' if i == 0 else ',"') + name + '":'
+        if name in _PLAIN:  # the quotes go into the pieces around the value
+            parts += [_scalar(text + '"'), _plain(column)]
+            text = '"'
+            continue
+        parts.append(_scalar(text))
+        text = ""
         if name in JSON_FIELDS:
             parts.append(_json_text(column))
         elif name == "order":
             parts.append(pc.cast(column, _BIG))
         else:
             parts.append(json_string_literals(column))
-    parts.append(_scalar("}\n"))
+    parts.append(_scalar(text + "}\n"))
     return _body(_concat(parts))
+
+
+def _csv_quoted(column: pa.Array) -> pa.Array:
+    column = _strings(column)
+    if not _has_bytes(column, _CSV_SPECIAL):
+        return column
+    special = pc.or_(pc.match_substring(column, ","), pc.match_substring(column, '"'))
+    if _has_bytes(column, b"\r\n"):
+        special = pc.or_(special, pc.or_(pc.match_substring(column, "\r"), pc.match_substring(column, "\n")))
+    quoted = pc.binary_join_element_wise(_QUOTE, pc.replace_substring(column, '"', '""'), _QUOTE, _EMPTY)
+    return pc.if_else(special, quoted, column)
 
 
 def _csv_field(column: pa.Array) -> pa.Array:
     """A text column as RFC 4180 fields: quoted (inner quotes doubled) when
     it holds a delimiter, a quote, CR or LF; empty where null."""
-    column = _strings(column)
-    if len(column) and pc.any(pc.match_substring_regex(column, _CSV_SPECIAL)).as_py():
-        special = pc.match_substring_regex(column, _CSV_SPECIAL)
-        quoted = pc.binary_join_element_wise(_QUOTE, pc.replace_substring(column, '"', '""'), _QUOTE, _EMPTY)
-        column = pc.if_else(special, quoted, column)
-    return pc.fill_null(column, _EMPTY) if column.null_count else column
+    out = _per_value(column, _csv_quoted)
+    return pc.fill_null(out, _EMPTY) if out.null_count else out
 
 
 def csv_header() -> bytes:
