@@ -71,6 +71,7 @@ def test_csv_records_parse_back(dictionary):
         assert int(got["order"]) == row["order"]
         for name in ("id", "persona", "source", "agent", "generator_model"):
             assert got[name] == (row[name] or "")  # null and "" are both an empty field
-    # quoted exactly when needed
-    assert "\r\n00000000-0000-4000-8000-000000000000," in body and ',plain,' in body
-    assert ',"q""uote",' in body and ',"comma,",' in body and ',back\\slash,' in body
+    # every text value quoted (inner quotes doubled), numbers and nulls not
+    assert '\r\n"00000000-0000-4000-8000-000000000000","{""z"":1,' in body and ',0,"plain",' in body
+    assert ',"q""uote",' in body and ',"comma,",' in body and ',"back\\slash",' in body
+    assert ',"[]",1,"",,"synthetic",' in body  # persona "" is "", tags null is empty
