@@ -39,7 +39,7 @@ from urllib import parse
 import httpx
 
 from .errors import DatasetNotFound, LakeError
-from .ingest.assemble import assemble_new
+from .ingest.assemble import Assembled, assemble_new
 from .lake import Lake
 from .pull_export import NOT_A_MIRROR, ExportFailed, download, export_url, latest_of
 from .schema import MAX_PAGE_SIZE, SOURCES
@@ -246,11 +246,14 @@ def _store(lake: Lake, url: str, dataset: str, name: str | None, detail: dict[st
         record = None
     checksum = None
     if expected is not None:
-        # every line names its source, agent and generator model: the defaults never apply
+        # the downloaded JSONL file, validated once; every line names its
+        # source, agent and generator model, so the defaults never apply
         try:
-            checksum = _checksum(lake, rows, None)
+            table, stats = assemble_new(rows, source="seed", agent=None, generator_model=None)
+            rows = Assembled(table, stats() if callable(stats) else stats)
         except LakeError as exc:
             raise PullError(f"the export of version {expected['version']} is not a valid version: {exc}") from None
+        checksum = rows.stats.checksum
         if checksum != expected["checksum"]:
             raise PullError(f"the export of version {expected['version']} has checksum {checksum}, but the "
                             f"server lists {expected['checksum']} (changed or damaged in transit); nothing written")

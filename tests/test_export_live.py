@@ -71,6 +71,13 @@ def served(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def bare(served):
+    """A client sending no key of its own."""
+    with httpx.Client(base_url=served[0], timeout=30) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
 def client(served):
     base, _, _ = served
     with httpx.Client(base_url=base, headers={"X-Api-Key": TOKEN}, timeout=30) as c:
@@ -88,11 +95,11 @@ def client(served):
     # a blank X-Api-Key counts as not sent
     {"X-Api-Key": "", "Authorization": f"Bearer {TOKEN}"},
 ])
-def test_each_key_form_is_admitted(served, headers):
-    base, _, ids = served
+def test_each_key_form_is_admitted(served, bare, headers):
+    _, _, ids = served
     for path in ("/api/datasets/", f"/api/datasets/{ids['edge']}/", f"/api/datasets/{ids['edge']}/datapoints/",
                  f"/api/datasets/{ids['edge']}/export/", "/openapi.json"):
-        resp = httpx.get(base + path, headers=headers, timeout=30)
+        resp = bare.get(path, headers=headers)
         assert resp.status_code == 200, (path, resp.text)
 
 
@@ -110,16 +117,16 @@ def test_each_key_form_is_admitted(served, headers):
     ({"Authorization": "Api-Key"}, "Invalid token header. No credentials provided."),
     ({"Authorization": f"Bearer {TOKEN} extra"}, "Invalid token header. Token string should not contain spaces."),
 ])
-def test_wrong_or_missing_keys_are_refused(served, headers, detail):
-    base, _, ids = served
+def test_wrong_or_missing_keys_are_refused(served, bare, headers, detail):
+    _, _, ids = served
     for path in ("/api/datasets/", f"/api/datasets/{ids['edge']}/export/", f"/api/datasets/{ids['edge']}/export/?fmt=csv",
                  "/nope"):
-        resp = httpx.get(base + path, headers=headers, timeout=30)
+        resp = bare.get(path, headers=headers)
         assert (resp.status_code, resp.json()) == (401, {"detail": detail}), path
         assert resp.headers["www-authenticate"] == "Bearer"
         assert resp.headers["content-type"] == "application/json"
-    assert httpx.post(f"{base}/api/datasets/{ids['edge']}/export/", headers=headers, timeout=30).status_code == 401
-    assert httpx.get(f"{base}/healthz", headers=headers, timeout=30).json() == {"status": "ok"}
+    assert bare.post(f"/api/datasets/{ids['edge']}/export/", headers=headers).status_code == 401
+    assert bare.get("/healthz", headers=headers).json() == {"status": "ok"}
 
 
 # -- the export: content ---------------------------------------------------------
