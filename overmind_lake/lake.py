@@ -11,7 +11,7 @@ import polars as pl
 
 from .duck import run
 from .errors import DatasetExists, DatasetNotFound, ValidationError, VersionNotFound
-from .ingest.assemble import assemble_derived, assemble_new, canonical_uuid, validate_defaults
+from .ingest.assemble import Assembled, assemble_derived, assemble_new, canonical_uuid, validate_defaults
 from .ingest.stream import chunks_of, write_stream
 from .ingest.checksum import checksum_of_columns
 from .query.engine import Engine
@@ -179,8 +179,9 @@ class Lake:
             raise DatasetExists(name)
         chunks = chunks_of(datapoints, self.fs.storage_options)
         if chunks is None:
-            table, stats = assemble_new(datapoints, source=source, agent=agent, generator_model=generator_model,
-                                        storage_options=self.fs.storage_options)
+            table, stats = datapoints if isinstance(datapoints, Assembled) else assemble_new(
+                datapoints, source=source, agent=agent, generator_model=generator_model,
+                storage_options=self.fs.storage_options)
         record = DatasetRecord(id=str(uuid.uuid4()), name=name, agent=agent, description=description,
                                created_at=utc_now())
         if not self.catalog.claim_name(name, record.id):
@@ -222,8 +223,9 @@ class Lake:
             commit = self._commit_stream(record.id, chunks, source=source, agent=agent or record.agent,
                                          generator_model=generator_model, message=message)
             return DatasetVersion(record, commit)
-        table, stats = assemble_new(datapoints, source=source, agent=agent or record.agent,
-                                    generator_model=generator_model, storage_options=self.fs.storage_options)
+        table, stats = datapoints if isinstance(datapoints, Assembled) else assemble_new(
+            datapoints, source=source, agent=agent or record.agent, generator_model=generator_model,
+            storage_options=self.fs.storage_options)
         commit = commit_version(self.fs, self.catalog, record.id, table, stats, message=message)
         return DatasetVersion(record, commit)
 

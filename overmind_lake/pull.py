@@ -19,11 +19,19 @@ Everything is fetched before anything is written: an error at any point
 (HTTP status, network, inconsistent pages) raises :class:`PullError` and
 leaves the local lake untouched. Pages are parsed with the standard
 ``json`` module, which keeps integers of any size.
+
+When that detail lists the latest version with its checksum, the version is
+first asked for in one request through the export route, which carries all
+nine fields (pull_export.py, docs/http-export.md); the paged walk above is
+the fallback for a server without that route or whose export is not a
+mirror of its detail.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import dataclass
 from typing import Any, Callable
 from urllib import parse
@@ -31,8 +39,9 @@ from urllib import parse
 import httpx
 
 from .errors import DatasetNotFound, LakeError
-from .ingest.assemble import assemble_new
+from .ingest.assemble import Assembled, assemble_new
 from .lake import Lake
+from .pull_export import NOT_A_MIRROR, ExportFailed, download, export_url, latest_of
 from .schema import MAX_PAGE_SIZE, SOURCES
 
 
@@ -49,6 +58,7 @@ class PullResult:
     version: int  # the local version now holding the pulled content
     created: bool  # a new local dataset was created
     written: bool  # a new local version was written (False: content unchanged)
+    route: str = "pages"  # how it was read: "export" (one request) or "pages"
 
 
 def endpoints(url: str, dataset: str) -> tuple[str, str]:
@@ -182,34 +192,86 @@ def _annotate(client: _Client, url: str, rows: dict[str, dict[str, Any]], field:
 
 def pull(lake: Lake, url: str, dataset: str, *, token: str | None = None, name: str | None = None,
          timeout: float = 60.0, progress: Callable[[int], None] | None = None,
-         page_size: int = MAX_PAGE_SIZE) -> PullResult:
+         page_size: int = MAX_PAGE_SIZE, download_progress: Callable[[int], None] | None = None,
+         export: bool = True) -> PullResult:
     """Mirror remote ``dataset`` into the local dataset ``name``.
 
     ``name`` defaults to the remote dataset's name (from its detail endpoint),
     else to its id. A missing local dataset is created (with the remote agent
     and description); an existing one gets a new version only if the content
-    changed.
+    changed. With ``export`` (default) the version is downloaded in one
+    request through the export route when the server has one that mirrors
+    its detail (``download_progress`` gets the bytes as they arrive), else
+    the pages are walked (``progress`` gets the rows).
     """
+    if export:
+        with tempfile.TemporaryDirectory(prefix="overmind-lake-pull-") as scratch:
+            path = os.path.join(scratch, "export.jsonl")
+            detail = _export_to(path, url, dataset, token=token, timeout=timeout, progress=download_progress)
+            if detail is not None:
+                return _store(lake, url, dataset, name, detail, path, expected=latest_of(detail), route="export")
     detail, rows = fetch(url, dataset, token=token, timeout=timeout, progress=progress, page_size=page_size)
+    return _store(lake, url, dataset, name, detail, rows)
+
+
+def _export_to(path: str, url: str, dataset: str, *, token: str | None, timeout: float,
+               progress: Callable[[int], None] | None) -> dict[str, Any] | None:
+    """The remote detail once its latest version is in the JSONL file ``path``;
+    None when the export route cannot be used (the paged walk then runs)."""
+    _, detail_url = endpoints(url, dataset)
+    client = _Client(token, timeout, None)
+    try:
+        detail = client.get_json(detail_url, allow_404=True)
+        latest = latest_of(detail)
+        if latest is None:
+            return None
+        try:
+            saved = download(client.http, export_url(detail_url), latest, path, progress)
+        except ExportFailed as exc:
+            raise PullError(str(exc)) from None
+        return None if saved is NOT_A_MIRROR else detail
+    finally:
+        client.close()
+
+
+def _store(lake: Lake, url: str, dataset: str, name: str | None, detail: dict[str, Any] | None,
+           rows: Any, *, expected: dict[str, Any] | None = None, route: str = "pages") -> PullResult:
+    """Write pulled ``rows`` (dicts, or a JSONL file checked against ``expected``,
+    the detail's latest version) as the local dataset's new version, unless unchanged."""
     target = name or (detail or {}).get("name") or dataset
     message = f"pulled from {endpoints(url, dataset)[0]}"
     try:
         record = lake.dataset(target)
     except DatasetNotFound:
         record = None
+    checksum = None
+    if expected is not None:
+        # the downloaded JSONL file, validated once; every line names its
+        # source, agent and generator model, so the defaults never apply
+        try:
+            table, stats = assemble_new(rows, source="seed", agent=None, generator_model=None)
+            rows = Assembled(table, stats() if callable(stats) else stats)
+        except LakeError as exc:
+            raise PullError(f"the export of version {expected['version']} is not a valid version: {exc}") from None
+        checksum = rows.stats.checksum
+        if checksum != expected["checksum"]:
+            raise PullError(f"the export of version {expected['version']} has checksum {checksum}, but the "
+                            f"server lists {expected['checksum']} (changed or damaged in transit); nothing written")
     if record is None:
         v = lake.create_dataset(target, rows, agent=(detail or {}).get("agent"),
                                 description=(detail or {}).get("description") or "", message=message)
-        return PullResult(v.dataset_id, v.name, v.count, v.checksum, v.version, created=True, written=True)
+        return PullResult(v.dataset_id, v.name, v.count, v.checksum, v.version, created=True, written=True,
+                          route=route)
     latest = lake.version_infos(record.id)[-1]
-    if _checksum(lake, rows, record.agent) == latest["checksum"]:
+    if (checksum or _checksum(lake, rows, record.agent)) == latest["checksum"]:
         return PullResult(record.id, record.name, latest["count"], latest["checksum"], latest["version"],
-                          created=False, written=False)
+                          created=False, written=False, route=route)
     v = lake.add_version(record.id, rows, message=message)
-    return PullResult(v.dataset_id, v.name, v.count, v.checksum, v.version, created=False, written=True)
+    return PullResult(v.dataset_id, v.name, v.count, v.checksum, v.version, created=False, written=True,
+                      route=route)
 
 
-def _checksum(lake: Lake, rows: list[dict[str, Any]], agent: str | None) -> str:
+def _checksum(lake: Lake, rows: Any, agent: str | None) -> str:
     """The checksum ``rows`` would get as a version of a dataset whose agent is ``agent``."""
     _, stats = assemble_new(rows, source="seed", agent=agent, generator_model=None,
                             storage_options=lake.fs.storage_options)

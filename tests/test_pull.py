@@ -55,6 +55,8 @@ class LakeHandler(BaseHTTPRequestHandler):
             return self.send(401, b'{"detail":"Authentication credentials were not provided."}')
         if parts[:2] != ["api", "datasets"] or len(parts) not in (3, 4):
             return self.send(404, b'{"detail":"Not found."}')
+        if len(parts) == 4 and parts[3] != "datapoints":  # e.g. export/: not served here
+            return self.send(404, b'{"detail":"Not found."}')
         if len(parts) == 3:
             if not self.detail:
                 return self.send(404, b'{"detail":"Not found."}')

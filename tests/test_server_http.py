@@ -16,7 +16,7 @@ from conftest import make_rows
 TOKEN = "s3cret-token"
 BASE = "http://testserver"
 PATHS = ["/api/datasets/", "/api/datasets/{ds}/", "/api/datasets/{ds}/datapoints/", "/healthz",
-         "/openapi.json", "/docs"]
+         "/openapi.json", "/docs", "/api/datasets/{ds}/export/"]
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +241,14 @@ def test_openapi_describes_what_is_served(client, secured):
     assert item["properties"]["persona"]["maxLength"] == 128
     assert "security" not in spec
     secured_spec = secured.get("/openapi.json", headers={"Authorization": f"Bearer {TOKEN}"}).json()
-    assert secured_spec["security"] == [{"bearer": []}]
+    assert secured_spec["security"] == [{"apiKey": []}, {"bearer": []}, {"apiKeyAuthorization": []}]
+    assert secured_spec["components"]["securitySchemes"] == {
+        "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key",
+                   "description": "`X-Api-Key: <key>`; when sent, it alone decides."},
+        "bearer": {"type": "http", "scheme": "bearer", "description": "`Authorization: Bearer <key>`."},
+        "apiKeyAuthorization": {"type": "apiKey", "in": "header", "name": "Authorization",
+                                "description": "`Authorization: Api-Key <key>` (scheme word case-insensitive)."}}
+    assert secured_spec["paths"]["/healthz"]["get"]["security"] == []
     docs = client.get("/docs")
     assert docs.headers["content-type"].startswith("text/html")
     assert "/api/datasets/{id}/datapoints/" in docs.text

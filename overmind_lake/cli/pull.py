@@ -23,7 +23,8 @@ def pull(url: str, dataset: str, token: str | None, name: str | None, root: str 
          storage_options: dict[str, Any] | None) -> None:
     """Mirror dataset ID from the server at URL (GET URL/api/datasets/ID/datapoints/).
 
-    Writes a new local version only when the content differs from the latest
+    One request (GET URL/api/datasets/ID/export/) when the server mirrors its
+    dataset detail there, as serve does; else the pages are walked. Writes a new local version only when the content differs from the latest
     local version; a failure at any point writes nothing.
 
     \b
@@ -31,8 +32,12 @@ def pull(url: str, dataset: str, token: str | None, name: str | None, root: str 
       overmind-lake pull https://lake.example.com --dataset 0b6f…-…e1 --token $TOKEN --name support
     """
     lake = open_lake(root, storage_options)
-    with tqdm(desc="pull", unit=" rows", disable=not show_progress(), leave=False) as bar:
-        result = pull_dataset(lake, url, dataset, token=token, name=name, progress=bar.update)
+    bars = _Bars(show_progress())
+    try:
+        result = pull_dataset(lake, url, dataset, token=token, name=name, progress=bars.rows,
+                              download_progress=bars.bytes)
+    finally:
+        bars.close()
     if not result.written:
         click.echo(f"unchanged: {result.name} ({result.dataset_id}) version {result.version} already has "
                    f"these {result.count} datapoints, checksum {result.checksum}")
@@ -40,3 +45,26 @@ def pull(url: str, dataset: str, token: str | None, name: str | None, root: str 
         verb = "created dataset" if result.created else "added version to"
         click.echo(f"{verb} {result.name} ({result.dataset_id}): version {result.version}, {result.count} "
                    f"datapoints, checksum {result.checksum}")
+
+
+class _Bars:
+    """Progress on stderr (a terminal only): bytes of an export download, rows of a paged walk."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bars: dict[str, tqdm] = {}
+
+    def _bar(self, kind: str, **kwargs: Any) -> tqdm:
+        if kind not in self.bars:
+            self.bars[kind] = tqdm(disable=not self.enabled, leave=False, **kwargs)
+        return self.bars[kind]
+
+    def rows(self, n: int) -> None:
+        self._bar("rows", desc="pull", unit=" rows").update(n)
+
+    def bytes(self, n: int) -> None:
+        self._bar("bytes", desc="download", unit="B", unit_scale=True, unit_divisor=1024).update(n)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()

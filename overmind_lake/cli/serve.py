@@ -16,7 +16,8 @@ from .common import lake_command
 @click.option("--page-size", type=click.IntRange(1, MAX_PAGE_SIZE), default=DEFAULT_PAGE_SIZE, show_default=True,
               help="Default page size of list endpoints.")
 @click.option("--token", envvar="OVERMIND_LAKE_TOKEN", default=None,
-              help="Require 'Authorization: Bearer TOKEN' (default: $OVERMIND_LAKE_TOKEN).")
+              help="Require TOKEN as 'X-Api-Key: TOKEN', 'Authorization: Bearer TOKEN' or "
+                   "'Authorization: Api-Key TOKEN' (default: $OVERMIND_LAKE_TOKEN).")
 @click.option("--proxy-headers", is_flag=True, help="Honour X-Forwarded-Proto / X-Forwarded-Host in links.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
 @lake_command

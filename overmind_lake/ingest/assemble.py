@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import duckdb
 import numpy as np
@@ -230,3 +230,12 @@ def assemble_derived(base_files: Sequence[str], *, add: Any, remove_ids: Sequenc
         return finish(pa.concat_tables(parts))
     finally:
         con.close()
+
+
+class Assembled(NamedTuple):
+    """Rows :func:`assemble_new` validated already, with their stats: a write
+    takes them as they are (``pull`` checks a download's checksum before
+    writing it, without validating the rows twice)."""
+
+    table: pa.Table
+    stats: VersionStats

@@ -22,6 +22,7 @@ from ..lake import Lake
 from ..schema import DEFAULT_PAGE_SIZE
 from . import responses as r
 from .auth import BearerAuth
+from .export import ExportView
 from .openapi import build_spec, docs_html
 from .views import Views
 
@@ -86,6 +87,7 @@ def create_app(lake_or_root: Lake | str | os.PathLike[str] | None = None, *, pag
         Route("/api/datasets/", Endpoint(views.dataset_list)),
         Route("/api/datasets/{id}/", Endpoint(views.dataset_detail)),
         Route("/api/datasets/{id}/datapoints/", Endpoint(views.datapoints)),
+        Route("/api/datasets/{id}/export/", Endpoint(ExportView(views))),
         Route("/healthz", Endpoint(healthz)),
         Route("/openapi.json", _static("OpenAPI", openapi)),
         Route("/docs", _static("Docs", docs)),

@@ -146,6 +146,7 @@ def build_spec(*, page_size: int = 100, token: bool = False) -> dict[str, Any]:
                 "responses": {"200": _json(_ref("DatapointPage"), "A page of datapoints."),
                               **_errors(304, 400, 401, 404, 405)},
             }},
+            "/api/datasets/{id}/export/": _export_path(),
             "/healthz": {"get": {
                 "operationId": "health", "summary": "Liveness (no token needed)", "security": [],
                 "responses": {"200": _json({"type": "object", "properties": {"status": {"const": "ok"}}}, "Alive.")},
@@ -174,9 +175,54 @@ def build_spec(*, page_size: int = 100, token: bool = False) -> dict[str, Any]:
         }},
     }
     if token:
-        spec["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
-        spec["security"] = [{"bearer": []}]
+        spec["components"]["securitySchemes"] = SECURITY_SCHEMES
+        spec["security"] = [{name: []} for name in SECURITY_SCHEMES]  # any one of them
     return spec
+
+
+#: The three forms the key is accepted in (docs/http-export.md, "Authentication").
+SECURITY_SCHEMES: dict[str, Any] = {
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key",
+               "description": "`X-Api-Key: <key>`; when sent, it alone decides."},
+    "bearer": {"type": "http", "scheme": "bearer", "description": "`Authorization: Bearer <key>`."},
+    "apiKeyAuthorization": {"type": "apiKey", "in": "header", "name": "Authorization",
+                            "description": "`Authorization: Api-Key <key>` (scheme word case-insensitive)."},
+}
+
+
+def _export_path() -> dict[str, Any]:
+    """``GET /api/datasets/{id}/export/`` (docs/http-export.md)."""
+    version_doc = ("The version to export (`3` and `3.0` mean 3); default the latest. An unknown or "
+                   "unusable version answers 404 {\"detail\": \"Not found.\"}.")
+    header = lambda description: {"description": description, "schema": {"type": "string"}}  # noqa: E731
+    headers = {
+        "Content-Disposition": header('`attachment; filename="<name>-<version>.<jsonl|csv>"`.'),
+        "X-Overmind-Version": header("The exported version number."),
+        "X-Overmind-Cell": header("The exported version number (the hosted service's name for it)."),
+        "X-Overmind-Fingerprint": header("The version's content checksum (sha256)."),
+        "ETag": header("Strong; over dataset, version, checksum and format."),
+        "Cache-Control": header("`max-age=31536000, immutable` when a version is named, else `no-cache`."),
+    }
+    line = {"type": "string", "description": "One JSON object a line (`id, input, expected_output, order, "
+                                            "persona, tags, source, agent, generator_model`)."}
+    return {"get": {
+        "operationId": "exportDatapoints", "summary": "One whole version as a streamed JSONL or CSV file",
+        "description": "Rows in storage order; JSON values embedded losslessly (JSONL) or as compact JSON "
+                       "text (CSV; null is an empty cell). Strong `ETag`; `If-None-Match` answers 304.",
+        "parameters": [
+            _ID,
+            _query("fmt", {"type": "string", "default": "jsonl"}, "`csv` for CSV; any other value means JSONL."),
+            _query("cell", {"type": "integer", "minimum": 1}, version_doc),
+            _query("version", {"type": "integer", "minimum": 1}, "Synonym of `cell` (`cell` wins)."),
+        ],
+        "responses": {
+            "200": {"description": "The version's rows.", "headers": headers, "content": {
+                "application/x-ndjson": {"schema": line},
+                "text/csv": {"schema": {"type": "string", "description": "RFC 4180, header row first."}},
+            }},
+            **_errors(304, 401, 404, 405),
+        },
+    }}
 
 
 def docs_html(spec: dict[str, Any]) -> str:
@@ -191,7 +237,8 @@ def docs_html(spec: dict[str, Any]) -> str:
            "<p>Machine-readable: <a href='/openapi.json'><code>/openapi.json</code></a> (OpenAPI 3.1).</p>"]
     if spec.get("security"):
         out.append("<p>Every request except <code>/healthz</code> needs "
-                   "<code>Authorization: Bearer &lt;token&gt;</code>.</p>")
+                   "<code>X-Api-Key: &lt;token&gt;</code>, <code>Authorization: Bearer &lt;token&gt;</code> or "
+                   "<code>Authorization: Api-Key &lt;token&gt;</code>.</p>")
     for path, item in spec["paths"].items():
         op = item["get"]
         out.append(f"<h2><code>GET {esc(path)}</code></h2><p>{esc(op['summary'])}. "

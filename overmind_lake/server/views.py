@@ -20,7 +20,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import anyio
 import anyio.to_thread
@@ -32,7 +32,7 @@ from starlette.responses import Response
 from ..errors import DatasetNotFound, InvalidPage
 from ..lake import Lake
 from ..query.listquery import DatapointQuery, ListParams
-from ..storage.catalog import DatasetRecord
+from ..storage.catalog import CommitRecord, DatasetRecord, FileEntry
 from ..query.pagination import num_pages, page_links, resolve_page
 from . import responses as r
 from .params import BadRequest, parse_datapoint_query, parse_list_query, parse_uuid, query_dict
@@ -104,6 +104,16 @@ class LakeReader:
 
     def version_infos(self, dataset_id: uuid.UUID) -> list[dict[str, Any]]:
         return self._lake.version_infos(dataset_id)
+
+    def commit(self, dataset_id: uuid.UUID, version: int) -> CommitRecord:
+        """The commit record of a committed version (the export reads its files)."""
+        return self._lake._commit(str(dataset_id), version)
+
+    def open_file(self, entry: FileEntry) -> BinaryIO:
+        """A data file of a commit record, opened for reading."""
+        fs = self._lake.fs
+        path = fs.path(entry.path)
+        return open(path, "rb") if fs.is_local else fs.fs.open(path, "rb")
 
 
 @dataclass(frozen=True)
