@@ -8,7 +8,8 @@
 kills itself with SIGKILL at POINT of the write: ``writing`` (after its first
 data file, before the last), ``staged`` (every file written, before the
 commit record), ``committed`` (right after the commit record, before any
-file is moved in place) or ``moving`` (after the first file is moved).
+file is moved in place) ``moving`` (after the first file is moved) or ``copied`` (object stores:
+after the first file is copied in place, before its staged copy is deleted).
 
 ``write`` adds COUNT versions (0: forever), each holding 1..MAX_ROWS rows that
 all carry the marker ``TAG-i`` and the version's row count, and prints one
@@ -127,6 +128,12 @@ def crash(root: str, options: dict, dataset: str, tag: str, point: str, rows: in
             die()
 
         filesystem.LakeFileSystem.move = dying_move
+    elif point == "copied":
+        def dying_copy(self, src, dst):
+            self.fs.copy(self.path(src), self.path(dst))  # the first half of an object store's move
+            die()
+
+        filesystem.LakeFileSystem.move = dying_copy
     else:
         raise SystemExit(f"unknown crash point {point!r}")
     stream.CHUNK_ROWS = 10

@@ -22,7 +22,7 @@ from . import checksum
 from .catalog import Catalog, CommitRecord, FileEntry, commit_path, dataset_dir
 from .checksum import ChecksumFn
 from .filesystem import TMP_PREFIX, LakeFileSystem
-from .staging import STAGED_IN, STAGING_DIR, move_into_place, staged_of
+from .staging import STAGED_IN, STAGING_DIR, move_into_place, remove_staging_dir, staged_of
 from .streams import modified_time
 
 _COMMIT_NAME = re.compile(r"^_(\d{8,})\.json$")
@@ -196,7 +196,9 @@ def vacuum(fs: LakeFileSystem, catalog: Catalog, older_than: float = 3600,
     def remove(rel: str) -> None:
         fs.remove(rel)
         removed.append(rel)
-        if "/" in rel:
+        if _staged_write(rel) is not None:
+            remove_staging_dir(fs, rel.rsplit("/", 1)[0])
+        elif "/" in rel:
             fs.remove_empty_dirs(rel.rsplit("/", 1)[0])
 
     # Staged writes: committed ones are moved in place; the others go once idle.
@@ -214,9 +216,13 @@ def vacuum(fs: LakeFileSystem, catalog: Catalog, older_than: float = 3600,
             continue  # the write may just have committed under a record we cannot read
         record = staged_commits.get(where)
         if record is not None:
-            move_into_place(fs, record, {f.path for f in record.files if f.path in existing})
-            keep = {staged_of(record, f) for f in record.files}
-            doomed = [rel for rel, m in entries if rel not in keep and m is not None and m <= cutoff]
+            in_place = {f.path for f in record.files if f.path in existing}
+            move_into_place(fs, record, in_place)
+            # A staged copy whose file is in place already is redundant (an
+            # object store's copy done, its delete not); others are not this
+            # version's (e.g. a chunk the write had merged away).
+            moving = {staged_of(record, f) for f in record.files if f.path not in in_place}
+            doomed = [rel for rel, m in entries if rel not in moving and m is not None and m <= cutoff]
         else:
             doomed = [rel for rel, _ in entries]
         for rel in doomed:

@@ -21,6 +21,8 @@ the move. The protocol is described in docs/staging.md.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from .catalog import CommitRecord, FileEntry, dataset_dir, version_dir
@@ -30,6 +32,8 @@ STAGING_DIR = "_staging"
 STAGED_SUFFIX = ".staged"
 #: Key of the commit record's ``extra`` naming the staging directory of its files.
 STAGED_IN = "staged_in"
+#: Files of one version moved at once on an object store.
+MOVE_THREADS = 8
 
 
 def staging_dir(dataset_id: str, write_id: str) -> str:
@@ -78,19 +82,33 @@ def move_into_place(fs: LakeFileSystem, record: CommitRecord, present: set[str] 
         return []
     if present is None:
         present = _present_finals(fs, record)
-    moved = []
-    for entry in record.files:
-        staged = staged_of(record, entry)
-        if entry.path in present or staged is None:
-            continue
+    todo = [(staged_of(record, e), e.path) for e in record.files if e.path not in present]
+
+    def move(pair: tuple[str, str]) -> str | None:
         try:
-            fs.move(staged, entry.path)
-            moved.append(entry.path)
+            fs.move(*pair)
+            return pair[1]
         except FileNotFoundError:
-            # Someone else moved it first (or it is lost: verify names it).
+            return None  # someone else moved it first (or it is lost: verify names it)
+
+    if fs.is_local or len(todo) < 2:
+        moved = [move(pair) for pair in todo]
+    else:  # an object store's move is a server-side copy per file: side by side
+        with ThreadPoolExecutor(max_workers=min(MOVE_THREADS, len(todo))) as pool:
+            moved = list(pool.map(move, todo))
+    remove_staging_dir(fs, record.extra[STAGED_IN])
+    return [path for path in moved if path is not None]
+
+
+def remove_staging_dir(fs: LakeFileSystem, where: str) -> None:
+    """Remove one write's staging directory if it is empty (local disk; object
+    stores have no directories). ``_staging/`` itself stays: removing it
+    would race with another writer creating its own directory inside."""
+    if fs.is_local:
+        try:
+            os.rmdir(fs.path(where))
+        except OSError:
             pass
-    fs.remove_empty_dirs(record.extra[STAGED_IN])
-    return moved
 
 
 def settle(fs: LakeFileSystem, record: CommitRecord) -> tuple[CommitRecord, bool]:

@@ -25,7 +25,7 @@ from ..errors import VersionConflict
 from ..schema import FILE_SCHEMA
 from .catalog import Catalog, CommitRecord, FileEntry
 from .filesystem import LakeFileSystem
-from .staging import STAGED_IN, final_path, move_into_place, staged_path, staging_dir
+from .staging import STAGED_IN, final_path, move_into_place, remove_staging_dir, staged_path, staging_dir
 from .streams import HashingWriter
 
 #: Rows per Parquet row group. Small groups let positional and filtered reads
@@ -126,7 +126,7 @@ class VersionWriter:
         """Remove every file of this write (``written`` and the kept ones)."""
         self.discard(list(written) + [e for e in self.files if e not in written])
         self.files = []
-        self.fs.remove_empty_dirs(staging_dir(self.dataset_id, self.write_id))
+        remove_staging_dir(self.fs, staging_dir(self.dataset_id, self.write_id))
 
     def _record(self, version: int, stats: VersionStats, message: str,
                 parent_version: int | None) -> CommitRecord:
