@@ -39,7 +39,9 @@ import pyarrow.parquet as pq
 
 from overmind_lake import Lake
 from overmind_lake.storage.catalog import CommitRecord, version_dir
-from overmind_lake.storage.writer import (PARALLEL_FILES, VersionStats, VersionWriter, rows_per_file, utc_now)
+from overmind_lake.storage import writer as writer_module
+from overmind_lake.storage.staging import move_into_place
+from overmind_lake.storage.writer import PARALLEL_FILES, VersionStats, VersionWriter, rows_per_file, utc_now
 
 from ._common import median, ms
 from .corpus import Scale, datapoints_table
@@ -68,6 +70,7 @@ class Times:
     total: list[float] = field(default_factory=list)
     commit: list[float] = field(default_factory=list)
     requests: list[Counter] = field(default_factory=list)  # S3 requests of each write, by operation
+    window: list[float] = field(default_factory=list)  # staged: commit record made -> last file in place
 
 
 def request_counter(lake: Lake) -> Counter | None:
@@ -78,6 +81,20 @@ def request_counter(lake: Lake) -> Counter | None:
     calls: Counter = Counter()
     client.meta.events.register("before-call.s3", lambda model=None, **_: calls.update([model.name]))
     return calls
+
+
+_moves: list[float] = []
+
+
+def _timed_move(fs, record, present=None):
+    t0 = time.perf_counter()
+    try:
+        return move_into_place(fs, record, present)
+    finally:
+        _moves.append(time.perf_counter() - t0)
+
+
+writer_module.move_into_place = _timed_move  # the writer's move, timed: the raw-scan window
 
 
 def write_once(lake: Lake, dataset_id: str, cls: type[VersionWriter], table: pa.Table,
@@ -93,8 +110,11 @@ def write_once(lake: Lake, dataset_id: str, cls: type[VersionWriter], table: pa.
                   for i in range(count)]
         writer.keep([w.result() for w in writes])
     t1 = time.perf_counter()
+    _moves.clear()
     writer.commit(stats)
     t2 = time.perf_counter()
+    if _moves:
+        times.window.append(_moves[-1])
     times.total.append(t2 - t0)
     times.commit.append(t2 - t1)
     if calls is not None:
@@ -126,6 +146,9 @@ def run_size(lake: Lake, rows: int, writes: int, log) -> dict[str, Times]:
     for name, t in times.items():
         log(f"    {name:<7} write median {ms(median(t.total)):>8} ms  first {ms(t.total[0]):>8} ms  "
             f"commit step median {ms(median(t.commit)):>7} ms")
+        if t.window:
+            log(f"            move in place (the window a raw scan may miss the version) median "
+                f"{ms(median(t.window))} ms, max {ms(max(t.window))} ms")
         if t.requests:
             last = t.requests[-1]
             log(f"            S3 requests per write: {sum(last.values())} "

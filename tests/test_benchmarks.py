@@ -19,3 +19,17 @@ def test_ingest_floor_prints_its_bound_and_cleans_up(capsys, tmp_path, monkeypat
         assert re.search(rf"^  {piece} +\d+\.\d\d CPU-s$", out, re.M), piece
     assert re.search(r"bounded by [\d,]+ rows/s \(\d+\.\d\dx the 500,000 rows/s target\)", out)
     assert list(tmp_path.iterdir()) == []  # the scratch files are gone
+
+
+def test_bench_commit_prints_both_protocols_side_by_side():
+    bench_commit = pytest.importorskip("benchmarks.bench_commit")
+    lines: list[str] = []
+    assert bench_commit.main(["--small", "2", "--small-rows", "300", "--big", "1", "--big-rows", "1200"],
+                             log=lines.append) == 0
+    out = "\n".join(lines)
+    assert out.count("direct  write median") == out.count("staged  write median") == 4  # 2 sizes x 2 stores
+    assert len(re.findall(r"staged/direct: write \d+\.\d\dx, [+-]\d+\.\d ms per write", out)) == 4
+    assert len(re.findall(r"move in place .* median [\d.]+ ms", out)) == 4
+    # on S3 the move is a HEAD, a server-side COPY and a DELETE per file, and nothing else
+    direct, staged = re.findall(r"S3 requests per write: (\d+)", out)[:2]
+    assert int(staged) - int(direct) == 3

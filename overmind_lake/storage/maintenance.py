@@ -237,7 +237,9 @@ def vacuum(fs: LakeFileSystem, catalog: Catalog, older_than: float = 3600,
         if base.startswith(TMP_PREFIX):
             doomed = True
         elif (match := _DATA_FILE.match(rel)) and match.group(1) not in untouchable:
-            doomed = True
+            # A rename keeps the staged file's age: a version committed (and
+            # moved) since the records were read must not look like a leftover.
+            doomed = read_commits(match.group(1)) and rel not in named
         elif (match := _DATASET_RECORD.match(rel)) and match.group(1) not in untouchable:
             doomed = uncommitted(match.group(1))
         elif _NAME_CLAIM.match(rel):
