@@ -2,6 +2,14 @@
 
     python durability_worker.py write ROOT OPTIONS_JSON DATASET TAG COUNT MAX_ROWS
     python durability_worker.py read  ROOT OPTIONS_JSON DATASET STOP_FILE
+    python durability_worker.py crash ROOT OPTIONS_JSON DATASET TAG POINT ROWS
+
+``crash`` adds one version of ROWS rows, streamed in files of 10 rows, and
+kills itself with SIGKILL at POINT of the write: ``writing`` (after its first
+data file, before the last), ``staged`` (every file written, before the
+commit record), ``committed`` (right after the commit record, before any
+file is moved in place) ``moving`` (after the first file is moved) or ``copied`` (object stores:
+after the first file is copied in place, before its staged copy is deleted).
 
 ``write`` adds COUNT versions (0: forever), each holding 1..MAX_ROWS rows that
 all carry the marker ``TAG-i`` and the version's row count, and prints one
@@ -15,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import sys
 import traceback
 
@@ -77,9 +86,69 @@ def read(root: str, options: dict, dataset: str, stop_file: str) -> None:
                       "versions_seen": len(versions_seen)}), flush=True)
 
 
+def crash(root: str, options: dict, dataset: str, tag: str, point: str, rows: int) -> None:
+    import pyarrow as pa
+
+    import overmind_lake
+    import overmind_lake.ingest.stream as stream
+    from overmind_lake.storage import catalog, filesystem, writer
+
+    def die() -> None:
+        sys.stdout.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    # Only the moment of death is chosen here; the write itself is the real one.
+    if point == "writing":
+        write_parquet, written = writer.write_parquet, []
+
+        def dying_write(*args, **kwargs):
+            if written:
+                die()
+            written.append(write_parquet(*args, **kwargs))
+            return written[-1]
+
+        writer.write_parquet = dying_write
+    elif point in ("staged", "committed"):
+        try_commit = catalog.Catalog.try_commit
+
+        def dying_commit(self, record):
+            if point == "staged":
+                die()
+            created = try_commit(self, record)
+            if created:
+                die()
+            return created
+
+        catalog.Catalog.try_commit = dying_commit
+    elif point == "moving":
+        move = filesystem.LakeFileSystem.move
+
+        def dying_move(self, src, dst):
+            move(self, src, dst)
+            die()
+
+        filesystem.LakeFileSystem.move = dying_move
+    elif point == "copied":
+        def dying_copy(self, src, dst):
+            self.fs.copy(self.path(src), self.path(dst))  # the first half of an object store's move
+            die()
+
+        filesystem.LakeFileSystem.move = dying_copy
+    else:
+        raise SystemExit(f"unknown crash point {point!r}")
+    stream.CHUNK_ROWS = 10
+    lake = overmind_lake.Lake(root, options or None)
+    table = pa.Table.from_pylist(rows_for(f"{tag}-0", rows))
+    print(json.dumps({"ready": tag}), flush=True)
+    lake.add_version(dataset, table.to_reader(max_chunksize=10), message=f"{tag}-0")
+    print(json.dumps({"survived": tag}), flush=True)
+
+
 if __name__ == "__main__":
     mode, root, options, dataset = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
     if mode == "write":
         write(root, options, dataset, sys.argv[5], int(sys.argv[6]), int(sys.argv[7]))
+    elif mode == "crash":
+        crash(root, options, dataset, sys.argv[5], sys.argv[6], int(sys.argv[7]))
     else:
         read(root, options, dataset, sys.argv[5])

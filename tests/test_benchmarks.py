@@ -31,3 +31,17 @@ def test_bench_export_http_runs_at_a_tiny_scale(capsys, tmp_path):
     assert re.search(r"^  pull via export +\d+\.\d\d s", out, re.M) and re.search(r"^  pull via pages +\d", out, re.M)
     assert re.search(r"^  pull: export route \d+\.\dx faster than the paged walk", out, re.M)
     assert not list(tmp_path.glob("bench-export-*"))  # the scratch directory is gone
+
+
+def test_bench_commit_prints_both_protocols_side_by_side():
+    bench_commit = pytest.importorskip("benchmarks.bench_commit")
+    lines: list[str] = []
+    assert bench_commit.main(["--small", "2", "--small-rows", "300", "--big", "1", "--big-rows", "1200"],
+                             log=lines.append) == 0
+    out = "\n".join(lines)
+    assert out.count("direct  write median") == out.count("staged  write median") == 4  # 2 sizes x 2 stores
+    assert len(re.findall(r"staged/direct: write \d+\.\d\dx, [+-]\d+\.\d ms per write", out)) == 4
+    assert len(re.findall(r"move in place .* median [\d.]+ ms", out)) == 4
+    # on S3 the move is a HEAD, a server-side COPY and a DELETE per file, and nothing else
+    direct, staged = re.findall(r"S3 requests per write: (\d+)", out)[:2]
+    assert int(staged) - int(direct) == 3

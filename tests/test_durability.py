@@ -19,9 +19,12 @@ from pathlib import Path
 import pytest
 
 import overmind_lake
+from overmind_lake.storage.catalog import CommitRecord, commit_path
 from overmind_lake.storage.maintenance import committed_versions
+from overmind_lake.storage.staging import staged_of
 
 from durability_worker import check_version, rows_for
+from hivescan import SCANS, assert_scans_see_committed, committed_groups
 from s3server import s3_server  # noqa: F401  (session fixture)
 
 WORKER = str(Path(__file__).with_name("durability_worker.py"))
@@ -133,19 +136,45 @@ def run_killing_writers(root: str, options: dict | None, out_dir: Path, *, cycle
     return reported
 
 
+def assert_raw_scans_before_any_read(root: str, options: dict | None) -> None:
+    """Straight after the kills, before the lake reads (and so settles)
+    anything: raw Hive scans see every committed version whose files are in
+    place, whole, and no row of an uncommitted write. Only a version whose
+    writer was killed between its commit and its move may be short, and its
+    missing files must still be staged (docs/staging.md)."""
+    expected = committed_groups(root, options)
+    fs = overmind_lake.Lake(root, options).fs
+    staged = {rel for rel, _ in fs.walk_files("") if "/_staging/" in rel}
+    for engine, scan in SCANS.items():
+        seen = scan(root, options)
+        assert set(seen) <= set(expected), f"{engine} sees uncommitted versions {set(seen) - set(expected)}"
+        for (dataset_id, version), rows in expected.items():
+            if seen.get((dataset_id, version)) == rows:
+                continue
+            record = CommitRecord.from_json(fs.read_bytes(commit_path(dataset_id, version)))
+            waiting = [f for f in record.files if staged_of(record, f) in staged]
+            assert waiting and seen.get((dataset_id, version), 0) == rows - sum(f.rows for f in waiting), \
+                (engine, dataset_id, version)
+
+
 def check_after_crashes(root: str, options: dict | None, reported: list[dict]) -> None:
+    assert_raw_scans_before_any_read(root, options)
     lake = assert_lake_whole(root, options, "crash")
+    assert_scans_see_committed(root, options)
     by_version = dict(zip(lake.versions("crash")["version"], lake.versions("crash")["message"]))
     assert all(by_version.get(r["version"]) == r["marker"] for r in reported), "a reported version was lost"
     named = {f.path for c in lake.commits("crash") for f in c.files}
     leftovers = {rel for rel, _ in lake.fs.walk_files("") if "/version=" in rel and rel not in named}
     leftovers |= {rel for rel, _ in lake.fs.walk_files("") if rel.rsplit("/", 1)[-1].startswith(".tmp-")}
+    leftovers |= {rel for rel, _ in lake.fs.walk_files("") if "/_staging/" in rel}
+    assert not any("/version=" in rel and rel not in named for rel, _ in lake.fs.walk_files(""))
     removed = lake.vacuum(older_than=0)
     assert set(removed) == leftovers
     after = {rel for rel, _ in lake.fs.walk_files("")}
     assert named <= after
-    assert not any("/version=" in rel and rel not in named for rel in after)
+    assert not any(("/version=" in rel or "/_staging/" in rel) and rel not in named for rel in after)
     assert_lake_whole(root, options, "crash")
+    assert_scans_see_committed(root, options)
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")

@@ -7,8 +7,12 @@ reading the Hive tree skip it)::
     dataset_id=<uuid>/_dataset.json              the dataset's immutable record
     dataset_id=<uuid>/_commits/_<n:08d>.json     commit record of version n
     dataset_id=<uuid>/version=<n>/part-*.parquet the version's data
+    dataset_id=<uuid>/_staging/<write id>/…      files of writes not yet moved in place
 
-A version exists exactly when its commit record exists. Records are
+A version exists exactly when its commit record exists. Data files are
+written to ``_staging/`` and moved to ``version=<n>/`` after the commit
+(staging.py, docs/staging.md): a Hive engine reading the tree never sees a
+file of an uncommitted write. Records are
 immutable, so they are cached forever; only "what is the latest version" can
 change, and that is answered by probing for the next record, which costs one
 existence check whatever the number of versions or datasets.
@@ -182,9 +186,18 @@ class Catalog:
             record = CommitRecord.from_json(self.fs.read_bytes(commit_path(dataset_id, version)))
         except FileNotFoundError:
             return None
-        with self._lock:
-            self._commits[key] = record
+        from .staging import settle  # (staging builds on this module)
+
+        # Once per version: files a crashed writer left staged are moved in place.
+        record, final = settle(self.fs, record)
+        if final:
+            self.remember(record)
         return record
+
+    def remember(self, record: CommitRecord) -> None:
+        """Cache ``record``, whose files are all at the paths it names."""
+        with self._lock:
+            self._commits[(record.dataset_id, record.version)] = record
 
     def commits(self, dataset_id: str, versions: range | list[int] | None = None) -> list[CommitRecord]:
         """Commit records of ``versions`` (default: all) that exist, ascending."""
@@ -203,7 +216,8 @@ class Catalog:
         created = self.fs.create_exclusive(commit_path(record.dataset_id, record.version), record.to_json())
         if created:
             with self._lock:
-                self._commits[(record.dataset_id, record.version)] = record
+                if not record.extra.get("staged_in"):  # else remembered once moved in place
+                    self._commits[(record.dataset_id, record.version)] = record
                 if record.version > self._latest.get(record.dataset_id, -1):
                     self._latest[record.dataset_id] = record.version
         return created

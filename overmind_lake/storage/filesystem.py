@@ -317,7 +317,10 @@ class LakeFileSystem:
         if self.is_local:
             os.replace(self.path(src), self.path(dst))
         else:
-            self.fs.mv(self.path(src), self.path(dst))
+            # One file, so no glob expansion: a server-side copy, then a
+            # delete (s3fs: HEAD + COPY + DELETE, where ``mv`` spends ~5 requests).
+            self.fs.cp_file(self._fresh(self.path(src)), self.path(dst))
+            self.fs.rm_file(self.path(src))
 
     def remove(self, rel: str) -> None:
         try:

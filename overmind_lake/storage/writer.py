@@ -1,8 +1,9 @@
-"""Writing a version: Parquet files first, the commit record last.
+"""Writing a version: Parquet files first, the commit record, then the move.
 
-The data files go under ``version=<n>/`` for the number this writer expects
-to get. If another writer commits ``n`` first, the files are moved (renamed,
-never re-encoded) to the next free number and the commit is retried.
+The data files are written to a staging directory Hive engines skip; the
+commit record (the only truth: it names the files' final paths) is created
+under the next free number; then the files are moved (renamed, never
+re-encoded) to ``version=<n>/``. The protocol: staging.py and docs/staging.md.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import random
 import time
 import uuid
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -21,8 +23,9 @@ import pyarrow.parquet as pq
 
 from ..errors import VersionConflict
 from ..schema import FILE_SCHEMA
-from .catalog import Catalog, CommitRecord, FileEntry, version_dir
+from .catalog import Catalog, CommitRecord, FileEntry
 from .filesystem import LakeFileSystem
+from .staging import STAGED_IN, final_path, move_into_place, remove_staging_dir, staged_path, staging_dir
 from .streams import HashingWriter
 
 #: Rows per Parquet row group. Small groups let positional and filtered reads
@@ -80,10 +83,13 @@ def write_parquet(fs: LakeFileSystem, rel: str, table: pa.Table) -> FileEntry:
 class VersionWriter:
     """The data files of one version being written: committed last, or removed.
 
-    Files go under ``version=<n>/`` for the number this writer expects to get;
-    :meth:`commit` makes the version visible by creating its commit record
-    (moving the files to the next free number if another writer won the race).
-    Until then no reader sees the files, and :meth:`abort` removes them.
+    Files are written under ``dataset_id=<id>/_staging/<write id>/``, a place
+    no reader and no Hive engine looks; :meth:`commit` creates the commit
+    record (naming the files' final ``version=<n>/`` paths) under the next
+    free number, then moves the files there. Losing the race for a number
+    costs no move: the record is simply retried with the next one. Until the
+    commit no reader sees the files, and :meth:`abort` removes them. See
+    docs/staging.md for what a crash at each step leaves.
     """
 
     def __init__(self, fs: LakeFileSystem, catalog: Catalog, dataset_id: str):
@@ -96,7 +102,8 @@ class VersionWriter:
         self._serial = 0
 
     def path(self, name: str) -> str:
-        return f"{version_dir(self.dataset_id, self.version)}/part-{self.write_id}-{name}.parquet"
+        """The staged path of this write's data file ``name``."""
+        return staged_path(self.dataset_id, self.write_id, f"part-{self.write_id}-{name}.parquet")
 
     def next_path(self) -> str:
         """A fresh file path of this write (not yet part of the version)."""
@@ -119,14 +126,14 @@ class VersionWriter:
         """Remove every file of this write (``written`` and the kept ones)."""
         self.discard(list(written) + [e for e in self.files if e not in written])
         self.files = []
-        self.fs.remove_empty_dirs(version_dir(self.dataset_id, self.version))
+        remove_staging_dir(self.fs, staging_dir(self.dataset_id, self.write_id))
 
-    def commit(self, stats: VersionStats, *, message: str = "",
-               parent_version: int | None = None) -> CommitRecord:
-        """Create the commit record of the kept files under the next free number."""
-        record = CommitRecord(
+    def _record(self, version: int, stats: VersionStats, message: str,
+                parent_version: int | None) -> CommitRecord:
+        files = tuple(replace(e, path=final_path(self.dataset_id, version, e.path)) for e in self.files)
+        return CommitRecord(
             dataset_id=self.dataset_id,
-            version=self.version,
+            version=version,
             created_at=utc_now(),
             message=message,
             parent_version=parent_version,
@@ -134,26 +141,39 @@ class VersionWriter:
             source_counts=dict(stats.source_counts),
             generator_models=list(stats.generator_models),
             checksum=stats.checksum,
-            files=tuple(self.files),
+            files=files,
             write_id=self.write_id,
+            extra={STAGED_IN: staging_dir(self.dataset_id, self.write_id)},
         )
+
+    def commit(self, stats: VersionStats, *, message: str = "",
+               parent_version: int | None = None) -> CommitRecord:
+        """Create the commit record of the kept files under the next free
+        number, then move the files from staging to that version's directory."""
         for attempt in range(MAX_COMMIT_ATTEMPTS):
+            record = self._record(self.version, stats, message, parent_version)
             if self.catalog.try_commit(record):
-                return record
+                break
             # Lost the race: back off a little (jittered, growing) so writers
             # that keep colliding spread out, then take the next free number.
             time.sleep(random.uniform(0, 0.002 * min(2 ** attempt, 64)))
-            taken = record.version
-            version = self.catalog.latest_version(self.dataset_id) + 1
-            moved = []
-            for entry in record.files:
-                dst = f"{version_dir(self.dataset_id, version)}/{entry.path.rsplit('/', 1)[-1]}"
-                self.fs.move(entry.path, dst)
-                moved.append(replace(entry, path=dst))
-            self.fs.remove_empty_dirs(version_dir(self.dataset_id, taken))
-            record = replace(record, version=version, files=tuple(moved), created_at=utc_now())
-            self.version, self.files = version, moved
-        raise VersionConflict(self.dataset_id, record.version)
+            self.version = self.catalog.latest_version(self.dataset_id) + 1
+        else:
+            raise VersionConflict(self.dataset_id, self.version)
+        # The version is committed (readable through the lake) whatever happens
+        # now; moving the files in place makes it visible to a raw Hive scan.
+        try:
+            move_into_place(self.fs, record, present=set())
+        except OSError as exc:
+            # Not an error of the write: the first read of the version, or
+            # vacuum, finishes the move (docs/staging.md).
+            warnings.warn(f"version {record.version} of dataset {self.dataset_id} is committed but its "
+                          f"files are still staged ({exc}); the next read or vacuum moves them",
+                          RuntimeWarning, stacklevel=2)
+            return record
+        self.files = list(record.files)
+        self.catalog.remember(record)
+        return record
 
 
 def commit_version(
