@@ -81,6 +81,10 @@ class VersionRef:
     checksum: str
     source_counts: dict[str, int] = field(default_factory=dict)
     generator_models: list[str] = field(default_factory=list)
+    #: Local paths of the version's Parquet files in storage order (columns of
+    #: the lake's file schema, no dataset_id/version), for a target that reads
+    #: them natively; empty when the lake is not on local disk.
+    files: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple[str, int]:
@@ -137,7 +141,8 @@ def version_refs(lake: "Lake", datasets: Iterable[str] | str | None = None) -> l
                 dataset_created_at=record.created_at, version=c.version, created_at=c.created_at,
                 message=c.message, parent_version=c.parent_version, count=c.count, checksum=c.checksum,
                 source_counts={s: c.source_counts.get(s, 0) for s in SOURCES},
-                generator_models=list(c.generator_models)))
+                generator_models=list(c.generator_models),
+                files=tuple(lake.fs.path(f.path) for f in c.files if f.rows) if lake.fs.is_local else ()))
     return refs
 
 
@@ -195,10 +200,15 @@ def run_export(lake: "Lake", target: Target, datasets: Iterable[str] | str | Non
     if progress is not None:
         progress(0, total)
     for ref in missing:
+        before = done[0]
         rows = target.write_version(ref, _counted(version_batches(lake, ref), done, total, progress))
         if rows is None:
             summary.versions_skipped += 1
             continue
+        if done[0] != before + rows:  # a target that read the files itself
+            done[0] = before + rows
+            if progress is not None:
+                progress(done[0], total)
         summary.versions_exported.append((ref.dataset_id, ref.version, rows))
         summary.rows_exported += rows
     summary.seconds = time.perf_counter() - started
