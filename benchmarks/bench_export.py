@@ -108,6 +108,36 @@ def _baseline(conn: Any, rows: list[tuple], how: str) -> float:
     return time.perf_counter() - t0
 
 
+def _server_floor(ctx: Context, conn: Any, limit: int) -> float:
+    """Seconds the server alone takes to take ``limit`` rows: no index, no client work timed."""
+    from overmind_lake.export.base import version_batches, version_refs
+    from overmind_lake.export import pgcopy
+    from overmind_lake.export.postgres import DATAPOINTS, copy_rows
+
+    chunks: list[bytes] = []
+    n = 0
+    for ref in version_refs(ctx.lake):
+        for batch in version_batches(ctx.lake, ref):
+            batch = batch.slice(0, limit - n)
+            chunks.extend(bytes(c) for c in copy_rows(batch, ref.dataset_id, ref.version))
+            n += batch.num_rows
+            if n >= limit:
+                break
+        if n >= limit:
+            break
+    t0 = time.perf_counter()
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE floor_datapoints (LIKE {DATAPOINTS})")
+        with cur.copy("COPY floor_datapoints FROM STDIN (FORMAT binary)") as copy:
+            copy.write(pgcopy.SIGNATURE)
+            for chunk in chunks:
+                copy.write(chunk)
+            copy.write(pgcopy.TRAILER)
+    seconds = time.perf_counter() - t0
+    conn.execute("DROP TABLE floor_datapoints")
+    return seconds
+
+
 @target("postgres")
 def bench_postgres(ctx: Context) -> dict[str, Any]:
     from overmind_lake.export.postgres import DATAPOINTS
@@ -132,6 +162,10 @@ def bench_postgres(ctx: Context) -> dict[str, Any]:
                 out[f"{how}_rows_s"] = len(rows) / seconds
                 ctx.log(f"postgres: baseline {how:11s} {len(rows):,} rows in {seconds:.2f} s "
                         f"-> {rate(len(rows), seconds)}")
+            seconds = _server_floor(ctx, conn, len(rows))
+            ctx.log(f"postgres: reference: the server alone parsing the same {len(rows):,} rows (binary COPY of "
+                    f"pre-encoded bytes into a bare new table, one connection) in {seconds:.2f} s "
+                    f"-> {rate(len(rows), seconds)}")
     ratio_many = out["export_rows_s"] / out["executemany_rows_s"]
     ratio_copy = out["export_rows_s"] / out["copy_rows_s"]
     ctx.log(f"postgres: export / executemany = {ratio_many:.1f}x (target >= 10x); "

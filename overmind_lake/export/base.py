@@ -16,6 +16,11 @@ a DuckDB file, a Parquet directory, a Delta or an Iceberg table. It implements
   version held with another checksum raises :class:`ExportConflict`;
 - ``close()``.
 
+A target may set ``workers`` (an int, default 1): that many versions are then
+written at once from as many threads (its ``write_version`` must be
+thread-safe); each is still its own transaction, so versions may land out of
+order but each lands whole, once.
+
 ``batches`` yields Arrow record batches with the columns of the lake's
 ``datapoints`` SQL view (:data:`DATAPOINT_SCHEMA`: ``dataset_id, version, id,
 input, expected_output, order, persona, tags, source, agent,
@@ -40,7 +45,9 @@ from __future__ import annotations
 
 import importlib
 import re
+import threading
 import time
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol
 
@@ -170,13 +177,34 @@ def version_batches(lake: "Lake", ref: VersionRef, batch_rows: int = BATCH_ROWS)
 
 
 # -- the run ---------------------------------------------------------------------
-def _counted(batches: Iterator[pa.RecordBatch], done: list[int], total: int,
-             progress: Progress | None) -> Iterator[pa.RecordBatch]:
-    for batch in batches:
-        yield batch
-        done[0] += batch.num_rows
-        if progress is not None:
-            progress(done[0], total)
+class _Counter:
+    """Rows landed so far, reported to ``progress`` (from any worker thread)."""
+
+    def __init__(self, total: int, progress: Progress | None):
+        self.total = total
+        self.done = 0
+        self.progress = progress
+        self._lock = threading.Lock()
+
+    def add(self, rows: int) -> None:
+        with self._lock:
+            self.done += rows
+            if self.progress is not None:
+                self.progress(self.done, self.total)
+
+    def batches(self, batches: Iterator[pa.RecordBatch], seen: list[int]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            yield batch
+            seen[0] += batch.num_rows
+            self.add(batch.num_rows)
+
+
+def _write(lake: "Lake", target: Target, ref: VersionRef, counter: _Counter) -> int | None:
+    seen = [0]
+    rows = target.write_version(ref, counter.batches(version_batches(lake, ref), seen))
+    if rows is not None and rows != seen[0]:  # a target that read the files itself
+        counter.add(rows - seen[0])
+    return rows
 
 
 def run_export(lake: "Lake", target: Target, datasets: Iterable[str] | str | None = None,
@@ -195,22 +223,28 @@ def run_export(lake: "Lake", target: Target, datasets: Iterable[str] | str | Non
             raise ExportConflict(ref.dataset_id, ref.version, held=checksum, lake=ref.checksum)
         else:
             summary.versions_skipped += 1
-    total = sum(ref.count for ref in missing)
-    done = [0]
+    counter = _Counter(sum(ref.count for ref in missing), progress)
     if progress is not None:
-        progress(0, total)
-    for ref in missing:
-        before = done[0]
-        rows = target.write_version(ref, _counted(version_batches(lake, ref), done, total, progress))
+        progress(0, counter.total)
+    workers = max(1, int(getattr(target, "workers", 1) or 1))
+    if workers == 1 or len(missing) < 2:
+        results = [_write(lake, target, ref, counter) for ref in missing]
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="overmind-export") as pool:
+            futures = [pool.submit(_write, lake, target, ref, counter) for ref in missing]
+            wait(futures, return_when=FIRST_EXCEPTION)
+            for future in futures:
+                if future.done() and future.exception() is not None:
+                    for other in futures:
+                        other.cancel()
+                    raise future.exception()  # type: ignore[misc]
+            results = [f.result() for f in futures]
+    for ref, rows in zip(missing, results):
         if rows is None:
             summary.versions_skipped += 1
-            continue
-        if done[0] != before + rows:  # a target that read the files itself
-            done[0] = before + rows
-            if progress is not None:
-                progress(done[0], total)
-        summary.versions_exported.append((ref.dataset_id, ref.version, rows))
-        summary.rows_exported += rows
+        else:
+            summary.versions_exported.append((ref.dataset_id, ref.version, rows))
+            summary.rows_exported += rows
     summary.seconds = time.perf_counter() - started
     return summary
 

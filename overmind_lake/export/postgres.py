@@ -20,6 +20,7 @@ in ``overmind_versions``. A crash or a kill before the commit leaves nothing.
 from __future__ import annotations
 
 import hashlib
+import threading
 import uuid
 from typing import Any, Iterator
 
@@ -86,6 +87,8 @@ _PARTITION_INDEXES = ('"order", id', 'source, "order", id', 'agent, "order", id'
 _COLUMNS = ", ".join(f'"{f.name}"' for f in DATAPOINT_SCHEMA)
 #: Advisory-lock keys: one for the DDL, one per (dataset, version) derived from it.
 _DDL_LOCK = 0x6F766D64  # "ovmd"
+#: Versions loaded at once by default (each over its own connection).
+WORKERS = 2
 #: A batch is encoded in slices of at most this many bytes (Arrow binary offsets are 32-bit).
 _ENCODE_BYTES = 256 << 20
 
@@ -117,16 +120,37 @@ def copy_rows(batch: pa.RecordBatch, dataset_id: str, version: int) -> Iterator[
 
 
 class PostgresTarget:
-    """A PostgreSQL database that holds exported versions (see the module docstring)."""
+    """A PostgreSQL database that holds exported versions (see the module docstring).
 
-    def __init__(self, url: str):
+    ``workers`` versions load at once, each over its own connection and in its
+    own transaction: the server parses JSONB on as many cores.
+    """
+
+    def __init__(self, url: str, workers: int = WORKERS):
         self.url = url
+        self.workers = max(1, int(workers))
         self._psycopg = import_optional("psycopg", "postgres", "the PostgreSQL export target")
-        try:
-            self.conn = self._psycopg.connect(url, autocommit=True)
-        except self._psycopg.Error as exc:
-            raise ExportError(f"cannot connect to {redact(url)}: {' '.join(str(exc).split())}") from None
+        self._local = threading.local()
+        self._conns: list[Any] = []
+        self._conns_lock = threading.Lock()
+        self.conn = self._connect()
         self._ensure_tables()
+
+    def _connect(self) -> Any:
+        try:
+            conn = self._psycopg.connect(self.url, autocommit=True)
+        except self._psycopg.Error as exc:
+            raise ExportError(f"cannot connect to {redact(self.url)}: {' '.join(str(exc).split())}") from None
+        with self._conns_lock:
+            self._conns.append(conn)
+        return conn
+
+    def _thread_conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self.conn if threading.current_thread() is threading.main_thread() \
+                else self._connect()
+        return conn
 
     def _ensure_tables(self) -> None:
         with self.conn.transaction(), self.conn.cursor() as cur:
@@ -152,8 +176,14 @@ class PostgresTarget:
 
     def write_version(self, ref: VersionRef, batches: Iterator[pa.RecordBatch]) -> int | None:
         Jsonb = self._psycopg.types.json.Jsonb
+        conn = self._thread_conn()
         try:
-            with self.conn.transaction(), self.conn.cursor() as cur:
+            # the dataset's row commits on its own first: two versions of one new
+            # dataset loading at once would otherwise wait on each other's row
+            conn.execute(f"INSERT INTO {DATASETS} (id, name, agent, description, created_at) "
+                         "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                         (ref.dataset_id, ref.name, ref.agent, ref.description, ref.dataset_created_at))
+            with conn.transaction(), conn.cursor() as cur:
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (version_lock_key(ref.dataset_id, ref.version),))
                 cur.execute(f"SELECT checksum FROM {VERSIONS} WHERE dataset_id = %s AND version = %s",
                             (ref.dataset_id, ref.version))
@@ -162,10 +192,6 @@ class PostgresTarget:
                     if row[0] != ref.checksum:
                         raise ExportConflict(ref.dataset_id, ref.version, held=row[0], lake=ref.checksum)
                     return None
-                cur.execute(
-                    f"INSERT INTO {DATASETS} (id, name, agent, description, created_at) "
-                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-                    (ref.dataset_id, ref.name, ref.agent, ref.description, ref.dataset_created_at))
                 rows = self._load_partition(cur, ref, batches)
                 if rows != ref.count:
                     raise ExportError(f"dataset {ref.dataset_id}: version {ref.version} read {rows} rows, "
@@ -203,7 +229,10 @@ class PostgresTarget:
         return rows
 
     def close(self) -> None:
-        self.conn.close()
+        with self._conns_lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            conn.close()
 
 
 def open_target(url: str, storage_options: dict[str, Any] | None = None) -> PostgresTarget:
