@@ -393,3 +393,17 @@ def test_missing_psycopg_names_the_postgres_extra(tmp_path):
     assert out.returncode == 0, out.stderr
     extra, message = out.stdout.strip().split(" | ")
     assert extra == "postgres" and "pip install 'overmind-lake[postgres]'" in message
+
+
+def test_a_value_postgres_cannot_hold_fails_its_version_whole(tmp_path, pg_cluster):
+    lake = overmind_lake.Lake(tmp_path / "lake")
+    good = lake.create_dataset("good", make_rows(50))
+    bad = lake.create_dataset("bad", make_rows(50) + [{"input": {"text": "nul \u0000 here"}}])
+    db = PgDatabase(pg_cluster, f"t_{uuid.uuid4().hex[:12]}")
+    with pytest.raises(ExportError) as info:
+        lake.export(db.url)
+    assert bad.dataset_id in str(info.value) and "version 1" in str(info.value)
+    assert {d for d, _ in db.versions()} <= {good.dataset_id}
+    assert {r[0] for r in db.rows()} <= {good.dataset_id}  # nothing of the failed version
+    lake.export(db.url, ["good"])  # the other dataset still goes
+    assert_exact(lake, db, ["good"])
