@@ -23,6 +23,7 @@ import pyarrow as pa
 from .._optional import import_optional
 from ..errors import ExportConflict, ExportError
 from .base import DATAPOINT_SCHEMA, VersionRef
+from .prefetch import prefetched
 
 PARTITION_BY = ["dataset_id", "version"]
 META_PREFIX = "overmind_lake."
@@ -139,7 +140,7 @@ class DeltaTarget:
         if self._check_held(dt, ref):
             return None
         rows = [0]
-        reader = pa.RecordBatchReader.from_batches(DATAPOINT_SCHEMA, _checked(batches, ref, rows))
+        reader = pa.RecordBatchReader.from_batches(DATAPOINT_SCHEMA, _checked(prefetched(batches), ref, rows))
         properties = dl.CommitProperties(
             app_transactions=[dl.Transaction(app_id(ref.dataset_id, ref.version), txn_version(ref.checksum))],
             custom_metadata={META_PREFIX + "dataset_id": ref.dataset_id,

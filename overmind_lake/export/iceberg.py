@@ -23,6 +23,7 @@ re-checking what the table holds.
 from __future__ import annotations
 
 import os
+import uuid
 from typing import Any, Iterator
 
 import pyarrow as pa
@@ -30,6 +31,7 @@ import pyarrow as pa
 from .._optional import import_optional
 from ..errors import ExportConflict, ExportError
 from .base import DATAPOINT_SCHEMA, VersionRef
+from .prefetch import prefetched
 
 NAMESPACE = "overmind_lake"
 TABLE = "datapoints"
@@ -37,6 +39,7 @@ CATALOG_FILE = "_catalog.db"
 HELD_PREFIX = "overmind-lake.held/"
 SUMMARY_PREFIX = "overmind-lake."
 MAX_ATTEMPTS = 20
+ROW_GROUP_ROWS = 128 * 1024
 
 
 def local_root(url: str) -> str:
@@ -140,31 +143,67 @@ class IcebergTarget:
         table = self._table(create=True)
         if self._check_held(table, ref):
             return None
-        # pyiceberg appends a whole Arrow table: one version is held in memory
-        data = pa.Table.from_batches(list(batches), schema=DATAPOINT_SCHEMA)
-        if data.num_rows != ref.count:
-            raise ExportError(f"dataset {ref.dataset_id}: version {ref.version} is recorded with {ref.count} "
-                              f"rows but {data.num_rows} were read; not exported")
+        files = [self._write_data_file(ref, batches)] if ref.count else []
+        if not files and any(batch.num_rows for batch in batches):
+            raise ExportError(f"dataset {ref.dataset_id}: version {ref.version} is recorded with 0 rows "
+                              "but more were read; not exported")
         summary = {SUMMARY_PREFIX + "dataset-id": ref.dataset_id, SUMMARY_PREFIX + "version": str(ref.version),
                    SUMMARY_PREFIX + "checksum": ref.checksum}
-        for _ in range(MAX_ATTEMPTS):
-            try:
-                with table.transaction() as tx:
-                    if data.num_rows:
-                        tx.append(data, snapshot_properties=summary)
-                    tx.set_properties({held_key(ref.dataset_id, ref.version): ref.checksum})
-                return data.num_rows
-            except CommitFailedException:
-                table = self._table()  # another commit landed first: is it this version?
-                if self._check_held(table, ref):
-                    return None
-        raise ExportError(f"dataset {ref.dataset_id}: version {ref.version}: the Iceberg commit kept "
-                          f"conflicting with other writers ({MAX_ATTEMPTS} attempts)")
+        try:
+            for _ in range(MAX_ATTEMPTS):
+                try:
+                    with table.transaction() as tx:
+                        if files:
+                            tx.add_files([f"file://{f}" for f in files], snapshot_properties=summary,
+                                         check_duplicate_files=False)
+                        tx.set_properties({held_key(ref.dataset_id, ref.version): ref.checksum})
+                    files = []  # the table owns them now
+                    return ref.count
+                except CommitFailedException:
+                    table = self._table()  # another commit landed first: is it this version?
+                    if self._check_held(table, ref):
+                        return None
+            raise ExportError(f"dataset {ref.dataset_id}: version {ref.version}: the Iceberg commit kept "
+                              f"conflicting with other writers ({MAX_ATTEMPTS} attempts)")
+        finally:
+            for path in files:  # not committed: no table references them
+                _unlink(path)
+
+    def _write_data_file(self, ref: VersionRef, batches: Iterator[pa.RecordBatch]) -> str:
+        """The version's rows as one Parquet data file in the table's data directory, streamed
+        (one version is never held in memory whole); its path."""
+        import pyarrow.parquet as pq
+
+        directory = os.path.join(self.root, TABLE, "data", f"dataset_id={ref.dataset_id}", f"version={ref.version}")
+        os.makedirs(directory, exist_ok=True)
+        path = os.path.join(directory, f"{uuid.uuid4().hex}.parquet")
+        rows = 0
+        try:
+            with pq.ParquetWriter(path, DATAPOINT_SCHEMA, compression="zstd", compression_level=1,
+                                  use_dictionary=["dataset_id", "persona", "source", "agent",
+                                                  "generator_model"]) as writer:
+                for batch in prefetched(batches):
+                    rows += batch.num_rows
+                    writer.write_batch(batch, row_group_size=ROW_GROUP_ROWS)
+            if rows != ref.count:
+                raise ExportError(f"dataset {ref.dataset_id}: version {ref.version} is recorded with "
+                                  f"{ref.count} rows but {rows} were read; not exported")
+        except BaseException:
+            _unlink(path)
+            raise
+        return path
 
     def close(self) -> None:
         engine = getattr(self.catalog, "engine", None)
         if engine is not None:
             engine.dispose()
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def open_target(url: str, storage_options: dict[str, Any] | None = None) -> IcebergTarget:

@@ -32,6 +32,7 @@ from ..errors import ExportConflict, ExportError
 from ..schema import FILE_SCHEMA
 from ..storage.filesystem import LakeFileSystem
 from .base import VersionRef
+from .prefetch import prefetched
 
 MANIFEST_DIR = "_manifest"
 MANIFEST_FORMAT = 1
@@ -142,7 +143,7 @@ class ParquetTarget:
                                       write_statistics=["id", "order", "persona", "source", "agent",
                                                         "generator_model"])
             try:
-                for batch in batches:
+                for batch in prefetched(batches):
                     rows += batch.num_rows
                     writer.write_batch(pa.RecordBatch.from_arrays(
                         [batch.column(name) for name in columns], schema=FILE_SCHEMA),
