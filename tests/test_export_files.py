@@ -252,6 +252,19 @@ def test_missing_package_names_the_extra(tmp_path, fmt, module):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_lake_on_an_object_store_exports_through_the_arrow_stream(small_lake, tmp_path, fmt):
+    remote = overmind_lake.Lake(f"memory://lake-{uuid.uuid4().hex}")
+    for info in small_lake.dataset_infos():
+        rows = small_lake.sql(f"SELECT * FROM datapoints WHERE dataset_id = '{info['id']}' AND version = 1")
+        remote.create_dataset(info["name"], rows.drop("dataset_id", "version"))
+    target = str(tmp_path / f"out-{fmt}")
+    summary = export(remote, target, fmt)
+    assert summary.rows_exported == 163
+    got = read_target(target, fmt).drop("dataset_id").sort("version", "id")
+    assert got.equals(lake_rows(remote).drop("dataset_id").sort("version", "id"))
+
+
 def test_parquet_export_to_memory_url(small_lake):
     target = f"memory://export-{uuid.uuid4().hex}"
     summary = export(small_lake, target, "parquet")

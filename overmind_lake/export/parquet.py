@@ -50,6 +50,9 @@ def data_path(ref: VersionRef) -> str:
 class ParquetTarget:
     """A Hive-partitioned Parquet directory whose ``_manifest/`` says what it holds."""
 
+    #: versions written at once (each its own file and manifest entry)
+    workers = 2
+
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None):
         self.url = url
         self.fs = LakeFileSystem(url, storage_options)
