@@ -187,6 +187,12 @@ def bench_duckdb(ctx: Context) -> dict[str, Any]:
     return {"export_rows_s": first.rows_exported / first.seconds, "second_run_s": second.seconds}
 
 
+# -- the file targets (parquet, delta, iceberg): benchmarks/bench_export_files.py
+from .bench_export_files import FILE_TARGETS  # noqa: E402
+
+TARGETS.update(FILE_TARGETS)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="default", help="corpus scale: default, small, tiny or VxR+DxS")

@@ -14,22 +14,36 @@ schema, partition spec and properties. Target: export >= 0.8x the baseline's
 rows/s. Then a second export with nothing new (target < 2 s). Parquet:
 rows/s of the export and its second run.
 
-The targets register in benchmarks.bench_export's table, so
+:data:`FILE_TARGETS` joins benchmarks.bench_export's table, so
 ``python -m benchmarks.bench_export --targets parquet,delta,iceberg`` runs
-them too once that module imports this one.
+them too; this script is that with those three targets by default.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
-from . import bench_export
-from .bench_export import Context, rate, target
+if TYPE_CHECKING:
+    from .bench_export import Context
+
+#: name -> benchmark function (bench_export adds them to its TARGETS).
+FILE_TARGETS: dict[str, Callable[["Context"], dict[str, Any]]] = {}
 
 
-def _export(ctx: Context, url: str, fmt: str, **attributes: Any) -> Any:
+def target(name: str) -> Callable:
+    def register(fn: Callable) -> Callable:
+        FILE_TARGETS[name] = fn
+        return fn
+    return register
+
+
+def rate(rows: int, seconds: float) -> str:
+    return f"{rows / seconds:,.0f} rows/s" if seconds > 0 else "inf rows/s"
+
+
+def _export(ctx: "Context", url: str, fmt: str, **attributes: Any) -> Any:
     from overmind_lake.export.base import open_target, run_export
 
     opened = open_target(url, fmt)
@@ -41,7 +55,7 @@ def _export(ctx: Context, url: str, fmt: str, **attributes: Any) -> Any:
         opened.close()
 
 
-def _whole_corpus(ctx: Context) -> Any:
+def _whole_corpus(ctx: "Context") -> Any:
     """Every committed row as one Arrow table, read the way the export reads them (not timed)."""
     import pyarrow as pa
 
@@ -51,7 +65,7 @@ def _whole_corpus(ctx: Context) -> Any:
     return pa.Table.from_batches(batches, schema=DATAPOINT_SCHEMA)
 
 
-def _second_run(ctx: Context, url: str, fmt: str, first: Any) -> float:
+def _second_run(ctx: "Context", url: str, fmt: str, first: Any) -> float:
     t0 = time.perf_counter()
     second = _export(ctx, url, fmt)  # a new process would also pay the import: see the first figure
     seconds = time.perf_counter() - t0
@@ -60,7 +74,7 @@ def _second_run(ctx: Context, url: str, fmt: str, first: Any) -> float:
     return seconds
 
 
-def _report(ctx: Context, fmt: str, first: Any, baseline_s: float, what: str) -> dict[str, Any]:
+def _report(ctx: "Context", fmt: str, first: Any, baseline_s: float, what: str) -> dict[str, Any]:
     rows = first.rows_exported
     ratio = (rows / first.seconds) / (rows / baseline_s)
     ctx.log(f"{fmt}: export {first} -> {rate(rows, first.seconds)}")
@@ -70,7 +84,7 @@ def _report(ctx: Context, fmt: str, first: Any, baseline_s: float, what: str) ->
 
 
 @target("parquet")
-def bench_parquet(ctx: Context) -> dict[str, Any]:
+def bench_parquet(ctx: "Context") -> dict[str, Any]:
     url = str(ctx.scratch / "parquet")
     first = _export(ctx, url, "parquet")
     assert first.rows_exported == ctx.scale.total_rows
@@ -79,7 +93,7 @@ def bench_parquet(ctx: Context) -> dict[str, Any]:
 
 
 @target("delta")
-def bench_delta(ctx: Context) -> dict[str, Any]:
+def bench_delta(ctx: "Context") -> dict[str, Any]:
     from deltalake import write_deltalake
 
     from overmind_lake.export.delta import PARTITION_BY
@@ -105,7 +119,7 @@ def bench_delta(ctx: Context) -> dict[str, Any]:
 
 
 @target("iceberg")
-def bench_iceberg(ctx: Context) -> dict[str, Any]:
+def bench_iceberg(ctx: "Context") -> dict[str, Any]:
     from overmind_lake.export.iceberg import IcebergTarget
 
     url = str(ctx.scratch / "iceberg")
@@ -125,6 +139,8 @@ def bench_iceberg(ctx: Context) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from . import bench_export
+
     argv = list(sys.argv[1:] if argv is None else argv)
     if not any(a == "--targets" or a.startswith("--targets=") for a in argv):
         argv += ["--targets", "parquet,delta,iceberg"]

@@ -38,6 +38,7 @@ from .prefetch import prefetched
 
 PARTITION_BY = ["dataset_id", "version"]
 META_PREFIX = "overmind_lake."
+MAX_ATTEMPTS = 10
 
 
 def app_id(dataset_id: str, version: int) -> str:
@@ -102,6 +103,7 @@ class DeltaTarget:
         self.uri = table_uri(url)
         self.storage_options = delta_storage_options(storage_options)
         self._local = threading.local()  # one DeltaTable object per writing thread
+        self._create_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"DeltaTarget({self.url!r})"
@@ -116,16 +118,25 @@ class DeltaTarget:
         if not dl.DeltaTable.is_deltatable(self.uri, storage_options=self.storage_options):
             if not create:
                 return None
-            try:
-                dl.DeltaTable.create(self.uri, schema=DATAPOINT_SCHEMA, partition_by=PARTITION_BY,
-                                     mode="ignore", storage_options=self.storage_options,
-                                     name="datapoints",
-                                     description="overmind_lake export: datapoints of every exported version")
-            except Exception:  # noqa: BLE001 - a concurrent exporter created it first
-                if not dl.DeltaTable.is_deltatable(self.uri, storage_options=self.storage_options):
-                    raise
+            with self._create_lock:
+                self._create(dl)
         self._local.dt = dl.DeltaTable(self.uri, storage_options=self.storage_options)
         return self._local.dt
+
+    def _create(self, dl: Any) -> None:
+        """Create the empty table unless someone did. No commit retry: a second
+        creator must fail, not land a second metadata action (which would make
+        every writer that read the first one conflict)."""
+        if dl.DeltaTable.is_deltatable(self.uri, storage_options=self.storage_options):
+            return
+        try:
+            dl.DeltaTable.create(self.uri, schema=DATAPOINT_SCHEMA, partition_by=PARTITION_BY,
+                                 mode="ignore", storage_options=self.storage_options, name="datapoints",
+                                 description="overmind_lake export: datapoints of every exported version",
+                                 commit_properties=dl.CommitProperties(max_commit_retries=0))
+        except Exception:  # noqa: BLE001 - a concurrent exporter created it first
+            if not dl.DeltaTable.is_deltatable(self.uri, storage_options=self.storage_options):
+                raise
 
     def held(self) -> dict[tuple[str, int], str]:
         dt = self._table()
@@ -216,13 +227,17 @@ class DeltaTarget:
             if rows != ref.count:
                 raise ExportError(f"dataset {ref.dataset_id}: version {ref.version} is recorded with {ref.count} "
                                   f"rows but its files hold {rows}; not exported")
-            try:
-                dt.create_write_transaction(actions, "append", DATAPOINT_SCHEMA, PARTITION_BY,
-                                            commit_properties=self._properties(ref))
-            except dl.exceptions.CommitFailedError:
-                if self._lost_race(ref):
-                    return None
-                raise
+            for attempt in range(MAX_ATTEMPTS):
+                try:
+                    dt.create_write_transaction(actions, "append", DATAPOINT_SCHEMA, PARTITION_BY,
+                                                commit_properties=self._properties(ref))
+                    break
+                except dl.exceptions.CommitFailedError:
+                    if self._lost_race(ref):
+                        return None
+                    if attempt == MAX_ATTEMPTS - 1:
+                        raise
+                    dt = self._table()  # another change landed first: commit on top of it
             copied = []  # the table owns them now
             return rows
         finally:
