@@ -407,3 +407,17 @@ def test_a_value_postgres_cannot_hold_fails_its_version_whole(tmp_path, pg_clust
     assert {r[0] for r in db.rows()} <= {good.dataset_id}  # nothing of the failed version
     lake.export(db.url, ["good"])  # the other dataset still goes
     assert_exact(lake, db, ["good"])
+
+
+def test_cli_draws_a_row_progress_bar_only_on_a_terminal(source, tmp_path, monkeypatch):
+    lake, _ = source
+    export_cli = sys.modules["overmind_lake.cli.export"]  # the package attribute is the command
+
+    runner = CliRunner()
+    quiet = runner.invoke(cli, ["export", "--root", lake.root, "--to", f"duckdb://{tmp_path}/a.duckdb"])
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    monkeypatch.setattr(export_cli, "show_progress", lambda: True)
+    shown = runner.invoke(cli, ["export", "--root", lake.root, "--to", f"duckdb://{tmp_path}/b.duckdb"])
+    assert shown.exit_code == 0 and shown.stdout.startswith("exported 5 versions")
+    total = sum(n for n, _ in lake_versions(lake).values())
+    assert "export" in shown.stderr and "row" in shown.stderr and f"{total / 1000:.2f}k" in shown.stderr
