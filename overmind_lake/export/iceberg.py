@@ -23,6 +23,7 @@ re-checking what the table holds.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from typing import Any, Iterator
 
@@ -78,13 +79,21 @@ class IcebergTarget:
 
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None):
         import_optional("pyiceberg", "iceberg", "Iceberg export")
-        import_optional("sqlalchemy", "iceberg", "Iceberg export")
+        sqlalchemy = import_optional("sqlalchemy", "iceberg", "Iceberg export")
         sql = import_optional("pyiceberg.catalog.sql", "iceberg", "Iceberg export")
         self.url = url
         self.root = local_root(url)
         os.makedirs(self.root, exist_ok=True)
-        self.catalog = sql.SqlCatalog(NAMESPACE, uri=f"sqlite:///{os.path.join(self.root, CATALOG_FILE)}",
-                                      warehouse=f"file://{self.root}", **dict(storage_options or {}))
+        for attempt in range(5):  # two exporters creating the catalog's tables at once: one retries
+            try:
+                self.catalog = sql.SqlCatalog(
+                    NAMESPACE, uri=f"sqlite:///{os.path.join(self.root, CATALOG_FILE)}",
+                    warehouse=f"file://{self.root}", **dict(storage_options or {}))
+                break
+            except sqlalchemy.exc.OperationalError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
         self.identifier = (NAMESPACE, TABLE)
 
     def __repr__(self) -> str:
