@@ -322,7 +322,8 @@ class Lake:
         return maintenance.vacuum(self.fs, self.catalog, older_than)
 
     def export(self, target: str, datasets: Iterable[str] | str | None = None, *, format: str | None = None,
-               storage_options: dict[str, Any] | None = None, progress: Any = None) -> Any:
+               storage_options: dict[str, Any] | None = None,
+               progress: Any = None) -> "ExportSummary":  # noqa: F821 - imported when called
         """Export the committed versions ``target`` does not hold yet (docs/export.md).
 
         ``target``: ``postgresql://…``, ``duckdb:///path.duckdb`` or a directory /
