@@ -4,6 +4,8 @@ datasets of LLM agents (see CONTRACT.md)."""
 from .errors import (
     DatasetExists,
     DatasetNotFound,
+    ExportConflict,
+    ExportError,
     IntegrityError,
     InvalidPage,
     LakeError,
@@ -13,6 +15,7 @@ from .errors import (
     VersionConflict,
     VersionNotFound,
 )
+from .export.base import ExportSummary
 from .lake import DatasetVersion, Lake
 from .query.listquery import DatapointQuery, ListParams
 from .schema import SOURCES
@@ -22,6 +25,9 @@ __all__ = [
     "DatasetExists",
     "DatasetNotFound",
     "DatasetVersion",
+    "ExportConflict",
+    "ExportError",
+    "ExportSummary",
     "IntegrityError",
     "InvalidPage",
     "Lake",

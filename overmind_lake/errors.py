@@ -106,3 +106,23 @@ class MissingExtra(LakeError, ImportError):
         self.extra = extra
         self.module = module
         super().__init__(f"{what} needs the '{module}' package: pip install 'overmind-lake[{extra}]'")
+
+
+class ExportError(LakeError):
+    """A warehouse export cannot run: an unknown format, an unusable target."""
+
+
+class ExportConflict(ExportError):
+    """The target holds a version whose checksum differs from the lake's.
+
+    Never overwritten: the target was written from another lake, or the
+    version was altered in one of them (docs/export.md).
+    """
+
+    def __init__(self, dataset_id: str, version: int, *, held: str, lake: str):
+        self.dataset_id = dataset_id
+        self.version = version
+        self.held = held
+        self.lake = lake
+        super().__init__(f"dataset {dataset_id}: version {version} is in the target with checksum "
+                         f"{held[:16]}… but the lake's is {lake[:16]}…; not overwritten")

@@ -323,6 +323,25 @@ class Lake:
         """Remove files no commit names, older than ``older_than`` seconds; the removed paths."""
         return maintenance.vacuum(self.fs, self.catalog, older_than)
 
+    def export(self, target: str, datasets: Iterable[str] | str | None = None, *, format: str | None = None,
+               storage_options: dict[str, Any] | None = None,
+               progress: Any = None) -> "ExportSummary":  # noqa: F821 - imported when called
+        """Export the committed versions ``target`` does not hold yet (docs/export.md).
+
+        ``target``: ``postgresql://…``, ``duckdb:///path.duckdb`` or a directory /
+        fsspec URL with ``format`` ``parquet`` (default), ``delta`` or ``iceberg``.
+        ``datasets``: ids or names (None: every dataset). ``progress(rows_done,
+        rows_total)`` is called as rows land. Returns an ``ExportSummary``.
+        """
+        from .export import open_target, run_export
+        from .export.base import redact
+
+        opened = open_target(target, format, storage_options)
+        try:
+            return run_export(self, opened, datasets, progress, label=redact(target))
+        finally:
+            opened.close()
+
     def sql(self, query: str, params: Any = None) -> pl.DataFrame:
         """Run SQL over the views ``datasets``, ``versions`` and ``datapoints`` of the whole lake."""
         con = self.engine.new_connection()

@@ -6,12 +6,13 @@ import click
 
 from .datasets import datasets, ingest, versions
 from .demo import demo
+from .export import export
 from .maintenance import vacuum, verify
 from .pull import pull
 from .serve import serve
 from .show import diff, show
 
-COMMANDS = (serve, ingest, datasets, versions, show, diff, pull, verify, vacuum, demo)
+COMMANDS = (serve, ingest, datasets, versions, show, diff, pull, export, verify, vacuum, demo)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
