@@ -22,7 +22,8 @@ from ..lake import Lake
 from ..schema import DEFAULT_PAGE_SIZE
 from . import responses as r
 from .auth import BearerAuth
-from .openapi import build_spec, docs_html
+from .openapi import build_spec
+from .ui import ui_routes
 from .views import Views
 
 log = logging.getLogger("overmind_lake.server")
@@ -76,7 +77,7 @@ def create_app(lake_or_root: Lake | str | os.PathLike[str] | None = None, *, pag
     views = Views(lake, page_size=page_size, token=token, proxy_headers=proxy_headers)
     spec = build_spec(page_size=page_size, token=bool(token))
     openapi = r.json_response(orjson.dumps(spec))
-    docs = HTMLResponse(docs_html(spec))
+    viewer, viewer_routes = ui_routes(lake, token=token, page_size=page_size, spec=spec)
 
     async def healthz(request: Request) -> Response:
         guard = r.method_guard(request, "Health", "")
@@ -88,7 +89,7 @@ def create_app(lake_or_root: Lake | str | os.PathLike[str] | None = None, *, pag
         Route("/api/datasets/{id}/datapoints/", Endpoint(views.datapoints)),
         Route("/healthz", Endpoint(healthz)),
         Route("/openapi.json", _static("OpenAPI", openapi)),
-        Route("/docs", _static("Docs", docs)),
+        *viewer_routes,  # the HTML viewer at / and under /ui/, and /docs (docs/viewer.md)
     ]
     middleware = [Middleware(BearerAuth, token=token)] if token else []
     @contextlib.asynccontextmanager
@@ -108,6 +109,7 @@ def create_app(lake_or_root: Lake | str | os.PathLike[str] | None = None, *, pag
     )
     app.router.redirect_slashes = False
     app.state.views = views
+    app.state.viewer = viewer
     return app
 
 
