@@ -66,6 +66,8 @@ def cell(value: Any) -> Cell:
         body = value if isinstance(value, str) else pretty(value)
     except (RecursionError, ValueError):
         body = text
+    if len(body) > 4 * len(text) + 1000:  # deep nesting: the indentation would dwarf the value
+        body = text
     cut = max(0, len(body) - MAX_PRETTY_CHARS)
     preview = text[:PREVIEW_CHARS] + ("…" if len(text) > PREVIEW_CHARS else "")
     return Cell(preview=preview, pretty=body[:MAX_PRETTY_CHARS], cut=cut, kind=kind)
