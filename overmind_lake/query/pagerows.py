@@ -13,6 +13,7 @@ from typing import Any
 
 from ..schema import DEFAULT_PAGE_SIZE
 from .listquery import DatapointQuery, loads_exact
+from .pagejson import join_items
 from .pagination import num_pages, resolve_page, validate_page_size
 
 
@@ -30,12 +31,15 @@ def page_rows(query: DatapointQuery, page: object = 1, page_size: int = DEFAULT_
     page_size = validate_page_size(page_size)
     count = query.count()
     number = resolve_page(page, count, page_size)
-    items = query._items((number - 1) * page_size, page_size).to_pylist()
-    raw = [item[:-1] for item in items]  # every item ends with a comma
-    rows: list[dict[str, Any] | None] = []
-    for text in raw:
-        try:
-            rows.append(loads_exact(text.encode("utf-8", "surrogatepass")))
-        except (RecursionError, ValueError):
-            rows.append(None)
+    items = query._items((number - 1) * page_size, page_size)
+    raw = [item[:-1] for item in items.to_pylist()]  # every item ends with a comma
+    try:  # the whole page at once; item by item only when some item cannot be decoded
+        rows: list[dict[str, Any] | None] = loads_exact(join_items(items))
+    except (RecursionError, ValueError):
+        rows = []
+        for text in raw:
+            try:
+                rows.append(loads_exact(text.encode("utf-8", "surrogatepass")))
+            except (RecursionError, ValueError):
+                rows.append(None)
     return PageRows(count, number, num_pages(count, page_size), rows, raw)

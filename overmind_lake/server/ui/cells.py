@@ -10,10 +10,10 @@ is shown is what is stored.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from markupsafe import Markup, escape
 
 from ...query.listquery import loads_exact
 
@@ -25,15 +25,26 @@ PREVIEW_CHARS = 100
 MAX_PRETTY_CHARS = 20_000
 
 
-@dataclass(frozen=True)
 class Cell:
-    """A JSON value ready to show: ``inline`` text, or a ``preview`` + ``pretty`` fold."""
+    """A JSON value ready to show: ``inline`` text, or a ``preview`` + ``pretty`` fold.
 
-    inline: str | None = None
-    preview: str = ""
-    pretty: str = ""
-    cut: int = 0  # characters of ``pretty`` left out
-    kind: str = "json"  # "null", "string", "json"
+    ``cut``: characters of ``pretty`` left out; ``kind``: "null", "string",
+    "text" or "json" (a CSS class). A plain slotted class: a page makes
+    hundreds of these, so construction is kept cheap.
+    """
+
+    __slots__ = ("inline", "preview", "pretty", "cut", "kind")
+
+    def __init__(self, inline: str | None = None, preview: str = "", pretty: str = "", cut: int = 0,
+                 kind: str = "json"):
+        self.inline = inline
+        self.preview = preview
+        self.pretty = pretty
+        self.cut = cut
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return f"Cell(inline={self.inline!r}, preview={self.preview[:20]!r}, cut={self.cut}, kind={self.kind!r})"
 
 
 def compact(value: Any) -> str:
@@ -51,17 +62,23 @@ def pretty(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, indent=2)
 
 
+_NULL = Cell("null", kind="null")
+
+
 def cell(value: Any) -> Cell:
     """The :class:`Cell` of a decoded JSON value."""
     if value is None:
-        return Cell(inline="null", kind="null")
+        return _NULL
     try:
-        text = compact(value)
-    except (RecursionError, ValueError):
-        return Cell(inline="(nested too deeply to show here; see the JSON API)")
-    kind = "string" if isinstance(value, str) else "json"
-    if len(text) <= INLINE_CHARS and "\n" not in text:
-        return Cell(inline=text, kind=kind)
+        text = orjson.dumps(value).decode("utf-8")
+    except (TypeError, orjson.JSONEncodeError):
+        try:
+            text = compact(value)
+        except (RecursionError, ValueError):
+            return Cell("(nested too deeply to show here; see the JSON API)")
+    kind = "string" if value.__class__ is str else "json"
+    if len(text) <= INLINE_CHARS:  # compact JSON has no raw newline
+        return Cell(text, kind=kind)
     try:
         body = value if isinstance(value, str) else pretty(value)
     except (RecursionError, ValueError):
@@ -79,13 +96,24 @@ def raw_cell(text: str) -> Cell:
     return Cell(preview=text[:PREVIEW_CHARS] + "…", pretty=text[:MAX_PRETTY_CHARS], cut=cut)
 
 
+_FLAT = (str, int, float, bool, type(None))
+
+
+def _label(value: Any) -> str:
+    return value if value.__class__ is str else compact(value)
+
+
 def chips(value: Any, limit: int = 12) -> list[str] | None:
     """Tags as short labels, when they are a flat list or a flat object; else None."""
-    if isinstance(value, list) and all(isinstance(v, (str, int, float, bool)) or v is None for v in value):
-        labels = [v if isinstance(v, str) else compact(v) for v in value]
-    elif isinstance(value, dict) and all(isinstance(v, (str, int, float, bool)) or v is None
-                                         for v in value.values()):
-        labels = [f"{k}: {v if isinstance(v, str) else compact(v)}" for k, v in value.items()]
+    cls = value.__class__
+    if cls is list:
+        if not all(isinstance(v, _FLAT) for v in value):
+            return None
+        labels = [_label(v) for v in value]
+    elif cls is dict:
+        if not all(isinstance(v, _FLAT) for v in value.values()):
+            return None
+        labels = [f"{k}: {_label(v)}" for k, v in value.items()]
     else:
         return None
     labels = [label if len(label) <= 60 else label[:59] + "…" for label in labels]
@@ -95,8 +123,53 @@ def chips(value: Any, limit: int = 12) -> list[str] | None:
 def json_text_cell(text: str | None) -> Cell:
     """The cell of stored JSON text (a diff column), decoded losslessly."""
     if text is None:
-        return Cell(inline="null", kind="null")
+        return _NULL
     try:
         return cell(loads_exact(text.encode("utf-8", "surrogatepass")))
     except (RecursionError, ValueError):
         return raw_cell(text)
+
+
+_CUT_NOTE = '<p class="cut">… {} more characters (the JSON API has the whole value)</p>'
+
+
+def cell_html(c: Cell, open_: bool = False) -> Markup:
+    """A cell as HTML, every piece of text escaped (the templates' ``cell`` filter:
+    a page shows hundreds of cells, and a filter costs a fraction of a macro call)."""
+    if c.inline is not None:
+        return Markup('<code class="j %s">%s</code>' % (c.kind, escape(c.inline)))
+    cut = _CUT_NOTE.format(c.cut) if c.cut else ""
+    return Markup('<details class="j"%s><summary><code>%s</code></summary><pre>%s</pre>%s</details>'
+                  % (" open" if open_ else "", escape(c.preview), escape(c.pretty), cut))
+
+
+def chips_html(labels: list[str] | None, fallback: Cell) -> Markup:
+    """Tags as chips (``labels`` from :func:`chips`), else their JSON cell."""
+    if labels is None:
+        return cell_html(fallback)
+    if not labels:
+        return Markup('<span class="muted">[]</span>')
+    return Markup("".join('<span class="chip">%s</span>' % escape(label) for label in labels))
+
+
+_ROW = ('<tr class="dp"><td data-label="order" class="num">%s</td>'
+        '<td data-label="id"><code class="id" title="%s">%s</code></td>'
+        '<td data-label="persona">%s</td><td data-label="tags">%s</td>'
+        '<td data-label="input" class="wide">%s</td><td data-label="expected_output" class="wide">%s</td></tr>\n')
+_NO_PERSONA = '<span class="muted">—</span>'
+
+
+def rows_html(rows: list) -> Markup:
+    """The datapoints table's rows (``data.Row``), every value escaped: the one
+    part of a page that grows with its size, so it is written here, not by
+    the template engine's per-value machinery."""
+    out = []
+    for r in rows:
+        if r.raw is not None:
+            out.append('<tr class="dp"><td colspan="6" data-label="datapoint">%s</td></tr>\n' % cell_html(r.raw))
+            continue
+        persona = _NO_PERSONA if r.persona is None else '<span class="persona">%s</span>' % escape(r.persona)
+        ident = escape(r.id)
+        out.append(_ROW % (escape(r.order), ident, ident[:8], persona, chips_html(r.tags, r.tags_cell),
+                           cell_html(r.input), cell_html(r.expected_output)))
+    return Markup("".join(out))

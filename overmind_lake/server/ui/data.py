@@ -57,7 +57,7 @@ def version_rows(commits: list[CommitRecord]) -> list[dict[str, Any]]:
             for c in reversed(commits)]
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     """A datapoint as the table shows it."""
 

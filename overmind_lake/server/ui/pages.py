@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 import anyio.to_thread
 import jinja2
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
@@ -32,6 +33,7 @@ from ..params import BadRequest, parse_datapoint_query, parse_uuid, query_dict
 from ..responses import NO_DATASET, NOT_FOUND, INVALID_PAGE, query_string
 from ..views import PageCache
 from . import session
+from .cells import cell_html, chips_html, rows_html
 from .data import CHANGES, datapoints_view, diff_frame, diff_view, lake_rows, version_rows
 from .links import Query
 
@@ -56,6 +58,9 @@ def _environment() -> jinja2.Environment:
     env.filters["short"] = lambda text, n=8: (text or "")[:n]
     env.filters["when"] = lambda text: (text or "").replace("T", " ").split(".")[0].removesuffix("Z") + (" UTC" if text else "")
     env.filters["thousands"] = lambda n: f"{n:,}"
+    env.filters["cell"] = cell_html
+    env.filters["chips"] = chips_html
+    env.filters["rows"] = rows_html
     return env
 
 
@@ -77,6 +82,7 @@ class Viewer:
         self.page_size = page_size
         self.templates = Jinja2Templates(env=_environment())
         self.cache = PageCache(cache_bytes)
+        self.chrome = PageCache(cache_bytes // 4)
 
     # -- plumbing ------------------------------------------------------------
     def _html(self, request: Request, template: str, context: dict[str, Any], status: int = 200,
@@ -144,8 +150,11 @@ class Viewer:
         except BadRequest as exc:
             return self.error(request, 400, "Bad request", errors=exc.errors, dataset=record)
         commits = self.lake.catalog.commits(record.id)
-        key = (record.id, tuple((c.version, c.checksum) for c in commits), params, page.page, page.page_size,
-               request.url.path)
+        q = Query(raw)
+        # what the page shows: the dataset's versions (all of them: the versions table), the
+        # query as its links repeat it, the page; committed versions never change
+        key = (record.id, tuple((c.version, c.checksum) for c in commits), q.string(page=None), params,
+               page.page, page.page_size)
         cached = self.cache.get(key)  # type: ignore[arg-type]
         if cached is not None:
             return HTMLResponse(cached, headers=self._headers())
@@ -154,7 +163,6 @@ class Viewer:
             view = await anyio.to_thread.run_sync(datapoints_view, query, page.page, page.page_size)
         except InvalidPage:
             return self.error(request, 404, "Not found", detail=INVALID_PAGE, dataset=record)
-        q = Query(raw)
         models = sorted({m for c in commits for m in c.generator_models})
         context = {
             "dataset": record, "versions": version_rows(commits), "view": view, "q": q,
@@ -166,6 +174,13 @@ class Viewer:
             "api": f"/api/datasets/{record.id}/datapoints/" + q.string(),
             "sort_fields": ("order", "id", "persona"),
         }
+        # versions, form and facets do not depend on the page number: rendered once per query
+        chrome_key = key[:4] + (page.page_size,)
+        chrome = self.chrome.get(chrome_key)  # type: ignore[arg-type]
+        if chrome is None:
+            chrome = self._render(request, "_chrome.html", context).encode("utf-8")
+            self.chrome.put(chrome_key, chrome)  # type: ignore[arg-type]
+        context["chrome"] = Markup(chrome.decode("utf-8"))
         body = self._render(request, "dataset.html", context).encode("utf-8")
         self.cache.put(key, body)  # type: ignore[arg-type]
         return HTMLResponse(body, headers=self._headers())
