@@ -133,23 +133,37 @@ def json_text_cell(text: str | None) -> Cell:
 _CUT_NOTE = '<p class="cut">… {} more characters (the JSON API has the whole value)</p>'
 
 
+def esc(text: str) -> str:
+    """``text`` escaped for HTML text and attribute values (as markupsafe escapes)."""
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&#34;").replace("'", "&#39;"))
+
+
+def _cell(c: Cell, open_: bool = False) -> str:
+    if c.inline is not None:
+        return '<code class="j %s">%s</code>' % (c.kind, esc(c.inline))
+    cut = _CUT_NOTE.format(c.cut) if c.cut else ""
+    return ('<details class="j"%s><summary><code>%s</code></summary><pre>%s</pre>%s</details>'
+            % (" open" if open_ else "", esc(c.preview), esc(c.pretty), cut))
+
+
+def _chips(labels: list[str] | None, fallback: Cell) -> str:
+    if labels is None:
+        return _cell(fallback)
+    if not labels:
+        return '<span class="muted">[]</span>'
+    return "".join('<span class="chip">%s</span>' % esc(label) for label in labels)
+
+
 def cell_html(c: Cell, open_: bool = False) -> Markup:
     """A cell as HTML, every piece of text escaped (the templates' ``cell`` filter:
     a page shows hundreds of cells, and a filter costs a fraction of a macro call)."""
-    if c.inline is not None:
-        return Markup('<code class="j %s">%s</code>' % (c.kind, escape(c.inline)))
-    cut = _CUT_NOTE.format(c.cut) if c.cut else ""
-    return Markup('<details class="j"%s><summary><code>%s</code></summary><pre>%s</pre>%s</details>'
-                  % (" open" if open_ else "", escape(c.preview), escape(c.pretty), cut))
+    return Markup(_cell(c, open_))
 
 
 def chips_html(labels: list[str] | None, fallback: Cell) -> Markup:
     """Tags as chips (``labels`` from :func:`chips`), else their JSON cell."""
-    if labels is None:
-        return cell_html(fallback)
-    if not labels:
-        return Markup('<span class="muted">[]</span>')
-    return Markup("".join('<span class="chip">%s</span>' % escape(label) for label in labels))
+    return Markup(_chips(labels, fallback))
 
 
 _ROW = ('<tr class="dp"><td data-label="order" class="num">%s</td>'
@@ -166,10 +180,10 @@ def rows_html(rows: list) -> Markup:
     out = []
     for r in rows:
         if r.raw is not None:
-            out.append('<tr class="dp"><td colspan="6" data-label="datapoint">%s</td></tr>\n' % cell_html(r.raw))
+            out.append('<tr class="dp"><td colspan="6" data-label="datapoint">%s</td></tr>\n' % _cell(r.raw))
             continue
-        persona = _NO_PERSONA if r.persona is None else '<span class="persona">%s</span>' % escape(r.persona)
-        ident = escape(r.id)
-        out.append(_ROW % (escape(r.order), ident, ident[:8], persona, chips_html(r.tags, r.tags_cell),
-                           cell_html(r.input), cell_html(r.expected_output)))
+        persona = _NO_PERSONA if r.persona is None else '<span class="persona">%s</span>' % esc(r.persona)
+        ident = esc(r.id)
+        out.append(_ROW % (esc(str(r.order)), ident, ident[:8], persona, _chips(r.tags, r.tags_cell),
+                           _cell(r.input), _cell(r.expected_output)))
     return Markup("".join(out))

@@ -53,7 +53,8 @@ SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "n
 
 
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+    # auto_reload off: the templates ship in the package; a check costs a stat per template per page
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, auto_reload=False,
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     env.filters["short"] = lambda text, n=8: (text or "")[:n]
     env.filters["when"] = lambda text: (text or "").replace("T", " ").split(".")[0].removesuffix("Z") + (" UTC" if text else "")
