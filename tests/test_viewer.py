@@ -268,6 +268,7 @@ def test_pages_need_the_login_cookie(secured, ds):
         assert resp.status_code == 401 and 'action="/ui/login"' in resp.text
         assert "support &lt;b&gt;" not in resp.text and "persona-0" not in resp.text  # no data
         assert 'id="datapoints"' not in resp.text and "seed rows" not in resp.text
+        assert "Log out" not in resp.text
     assert secured.get("/ui/static/viewer/viewer.css").status_code == 200  # the style is public
 
 

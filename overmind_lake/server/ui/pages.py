@@ -91,7 +91,8 @@ class Viewer:
         return HTMLResponse(self._render(request, template, context), status, headers=self._headers(headers))
 
     def _render(self, request: Request, template: str, context: dict[str, Any]) -> str:
-        base = {"auth": bool(self.token), "request_path": request.url.path}
+        # "auth": show the logout link (a token is set and this browser is logged in)
+        base = {"auth": bool(self.token) and session.logged_in(request, self.token), "request_path": request.url.path}
         return self.templates.get_template(template).render({**base, **context})
 
     def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
