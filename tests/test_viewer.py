@@ -272,6 +272,11 @@ def test_pages_need_the_login_cookie(secured, ds):
     assert secured.get("/ui/static/viewer/viewer.css").status_code == 200  # the style is public
 
 
+def test_a_token_in_the_url_is_not_echoed(secured, ds):
+    resp = secured.get(f"/ui/datasets/{ds}/?token={TOKEN}&source=seed")
+    assert resp.status_code == 401 and TOKEN not in resp.text
+
+
 def test_login_sets_a_signed_httponly_cookie(secured, ds):
     form = {"token": TOKEN, "next": f"/ui/datasets/{ds}/"}
     bad = secured.post("/ui/login", data={**form, "token": "wrong"}, headers={"Origin": "http://testserver"})

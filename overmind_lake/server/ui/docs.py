@@ -41,7 +41,7 @@ def docs_endpoint(viewer: Viewer, spec: dict[str, Any], *, cookie: bool):
 
     async def docs(request: Request) -> Response:
         if cookie:
-            guard = viewer._guard(request)
+            guard = viewer.guard(request)
         else:
             guard = method_guard(request, "Docs", "")
         if guard is not None:

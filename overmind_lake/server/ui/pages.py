@@ -14,6 +14,7 @@ validated parameters and the page; committed versions never change.
 from __future__ import annotations
 
 import uuid
+from urllib.parse import unquote_plus
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -107,7 +108,7 @@ class Viewer:
                                                   "errors": dict(errors or {}), "dataset": dataset},
                           status, headers)
 
-    def _guard(self, request: Request) -> Response | None:
+    def guard(self, request: Request) -> Response | None:
         """405 / OPTIONS / login form, or None when the page may be shown."""
         if request.method == "OPTIONS":
             return Response(status_code=200, headers={"Allow": ALLOW, **SECURITY_HEADERS})
@@ -115,7 +116,10 @@ class Viewer:
             return self.error(request, 405, "Method not allowed",
                               detail=f'Method "{request.method}" not allowed.', headers={"Allow": ALLOW})
         if not session.logged_in(request, self.token):
-            target = request.url.path + (f"?{query_string(request)}" if query_string(request) else "")
+            qs = query_string(request)
+            if qs and self.token and (self.token in qs or self.token in unquote_plus(qs)):
+                qs = ""  # a token put in the URL is never echoed back (the login form's next)
+            target = request.url.path + (f"?{qs}" if qs else "")
             return self._html(request, "login.html", {"next": target, "problem": None}, 401)
         return None
 
@@ -131,7 +135,7 @@ class Viewer:
     # -- pages ---------------------------------------------------------------
     async def home(self, request: Request) -> Response:
         """``/`` (and ``/ui/``): every dataset of the lake; ``?q=`` filters by name."""
-        guard = self._guard(request)
+        guard = self.guard(request)
         if guard is not None:
             return guard
         search = request.query_params.get("q", "").strip()
@@ -140,7 +144,7 @@ class Viewer:
 
     async def dataset(self, request: Request) -> Response:
         """``/ui/datasets/{id}/``: versions, facets and a page of datapoints."""
-        guard = self._guard(request)
+        guard = self.guard(request)
         if guard is not None:
             return guard
         record = self._dataset(request, request.path_params["id"])
@@ -189,7 +193,7 @@ class Viewer:
 
     async def diff(self, request: Request) -> Response:
         """``/ui/datasets/{id}/diff/?a=&b=``: rows added, removed, changed from a to b."""
-        guard = self._guard(request)
+        guard = self.guard(request)
         if guard is not None:
             return guard
         record = self._dataset(request, request.path_params["id"])
@@ -270,7 +274,7 @@ class Viewer:
 
     async def not_found(self, request: Request) -> Response:
         """Any other path under ``/ui/``: an HTML 404."""
-        guard = self._guard(request)
+        guard = self.guard(request)
         if guard is not None:
             return guard
         return self.error(request, 404, "Not found", detail=NOT_FOUND)
