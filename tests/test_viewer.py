@@ -339,3 +339,16 @@ def test_docs_without_the_package_name_it(client, monkeypatch):
     monkeypatch.setattr(docs, "swagger_ui_path", lambda: None)
     resp = client.get("/docs")
     assert resp.status_code == 503 and "pip install openapi-ui-bundles" in resp.text
+
+
+def test_a_row_too_deep_for_python_is_shown_raw(tmp_path):
+    import pyarrow as pa
+
+    lake = overmind_lake.Lake(tmp_path / "lake")
+    v = lake.create_dataset("deep", [{"input": {"a": 1}}])
+    deep = "[" * 5000 + "]" * 5000
+    lake.add_version(v.dataset_id, pa.table({"input": [deep, '{"b":2}'], "expected_output": ["1", "2"]}))
+    resp = TestClient(create_app(lake)).get(f"/ui/datasets/{v.dataset_id}/")
+    assert resp.status_code == 200
+    assert resp.text.count('colspan="6"') == 1  # that row as raw JSON text; the other as cells
+    assert "[[[[" in resp.text and '{"b":2}' in unescape(resp.text)

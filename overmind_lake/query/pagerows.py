@@ -23,7 +23,7 @@ class PageRows:
     number: int  # the resolved page number (``page="last"`` resolved)
     last: int  # the last page's number (1 for an empty result)
     rows: list[dict[str, Any] | None]  # None where the item could not be decoded
-    raw: list[str]  # each item's JSON text
+    raw: list[str] | None  # each item's JSON text, when some item could not be decoded
 
 
 def page_rows(query: DatapointQuery, page: object = 1, page_size: int = DEFAULT_PAGE_SIZE) -> PageRows:
@@ -32,10 +32,11 @@ def page_rows(query: DatapointQuery, page: object = 1, page_size: int = DEFAULT_
     count = query.count()
     number = resolve_page(page, count, page_size)
     items = query._items((number - 1) * page_size, page_size)
-    raw = [item[:-1] for item in items.to_pylist()]  # every item ends with a comma
     try:  # the whole page at once; item by item only when some item cannot be decoded
         rows: list[dict[str, Any] | None] = loads_exact(join_items(items))
+        return PageRows(count, number, num_pages(count, page_size), rows, None)
     except (RecursionError, ValueError):
+        raw = [item[:-1] for item in items.to_pylist()]  # every item ends with a comma
         rows = []
         for text in raw:
             try:

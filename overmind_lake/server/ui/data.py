@@ -84,7 +84,8 @@ def datapoints_view(query: DatapointQuery, page: object, page_size: int) -> Data
     """One page of ``query`` as table rows, with the facet counts of the whole query."""
     result = page_rows(query, page, page_size)
     rows = []
-    for item, text in zip(result.rows, result.raw):
+    raws = result.raw if result.raw is not None else [""] * len(result.rows)
+    for item, text in zip(result.rows, raws):
         if item is None:
             rows.append(Row(id="", order="", persona=None, tags=None, tags_cell=Cell(inline=""),
                             input=Cell(inline=""), expected_output=Cell(inline=""), raw=raw_cell(text)))
