@@ -74,3 +74,16 @@ def test_bench_export_files_runs_at_a_tiny_scale(capsys, tmp_path):
         assert re.search(rf"^{fmt}: second run [\d.]+ s", out, re.M), fmt
     assert re.search(r"^delta: export streamed through write_deltalake .* / baseline = [\d.]+x", out, re.M)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("export-")] == []  # scratch removed
+
+
+def test_bench_viewer_runs_at_tiny_scale(capsys, tmp_path, monkeypatch):
+    from benchmarks import corpus
+
+    bench_viewer = pytest.importorskip("benchmarks.bench_viewer")
+    monkeypatch.setattr(bench_viewer, "cached_lake",
+                        lambda scale, reuse="auto", log=None: corpus.cached_lake(scale, out_dir=tmp_path, log=log))
+    assert bench_viewer.main(["--scale", "3x300", "--rounds", "2"]) == 0
+    out = capsys.readouterr().out
+    for case in ("latest, page 1", "latest, random pages", "filtered, random pages", "all versions, random pages"):
+        assert re.search(rf"^\| {re.escape(case)} +\| +[\d.]+ \| +[\d.]+ \| +[\d.]+x \|", out, re.M), case
+    assert re.search(r"^target: HTML median <= 2x the JSON median: (met|NOT met)$", out, re.M)

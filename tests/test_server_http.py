@@ -111,7 +111,7 @@ def test_options_and_head(client, ds):
     assert resp.status_code == 200 and resp.content == b"" and "etag" in resp.headers
 
 
-@pytest.mark.parametrize("path", ["/", "/nope", "/api/datasets", "/api/datasets/x/datapoints",
+@pytest.mark.parametrize("path", ["/nope", "/api/datasets", "/api/datasets/x/datapoints",
                                   "/api/datasets/x/y/", "/api/datasets/{ds}/datapoints/extra/",
                                   "/api/datasets/{ds}/datapoints"])
 def test_unknown_path_404_json(client, ds, path):

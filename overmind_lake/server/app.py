@@ -23,7 +23,8 @@ from ..schema import DEFAULT_PAGE_SIZE
 from . import responses as r
 from .auth import BearerAuth
 from .export import ExportView
-from .openapi import build_spec, docs_html
+from .openapi import build_spec
+from .ui import ui_routes
 from .views import Views
 
 log = logging.getLogger("overmind_lake.server")
@@ -77,7 +78,7 @@ def create_app(lake_or_root: Lake | str | os.PathLike[str] | None = None, *, pag
     views = Views(lake, page_size=page_size, token=token, proxy_headers=proxy_headers)
     spec = build_spec(page_size=page_size, token=bool(token))
     openapi = r.json_response(orjson.dumps(spec))
-    docs = HTMLResponse(docs_html(spec))
+    viewer, viewer_routes = ui_routes(lake, token=token, page_size=page_size, spec=spec)
 
     async def healthz(request: Request) -> Response:
         guard = r.method_guard(request, "Health", "")
@@ -90,7 +91,7 @@ def create_app(lake_or_root: Lake | str | os.PathLike[str] | None = None, *, pag
         Route("/api/datasets/{id}/export/", Endpoint(ExportView(views))),
         Route("/healthz", Endpoint(healthz)),
         Route("/openapi.json", _static("OpenAPI", openapi)),
-        Route("/docs", _static("Docs", docs)),
+        *viewer_routes,  # the HTML viewer at / and under /ui/, and /docs (docs/viewer.md)
     ]
     middleware = [Middleware(BearerAuth, token=token)] if token else []
     @contextlib.asynccontextmanager
@@ -110,6 +111,7 @@ def create_app(lake_or_root: Lake | str | os.PathLike[str] | None = None, *, pag
     )
     app.router.redirect_slashes = False
     app.state.views = views
+    app.state.viewer = viewer
     return app
 
 

@@ -28,6 +28,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .responses import json_response
+from .ui import is_ui_path
 
 NOT_PROVIDED = "Authentication credentials were not provided."
 INVALID = "Invalid token."
@@ -98,7 +99,8 @@ class BearerAuth:
         self.token = token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS or is_ui_path(scope["path"]):
+            # the viewer's pages check its session cookie themselves (docs/viewer.md)
             await self.app(scope, receive, send)
             return
         problem = check_request(scope["headers"], self.token)
