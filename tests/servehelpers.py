@@ -123,8 +123,9 @@ def request(method: str, target: str | bytes, *, port: int, headers: dict[str, s
     """One request with the exact request target given (bytes are sent verbatim)."""
     if isinstance(target, str):
         target = target.encode("latin-1")
-    lines = [method.encode("ascii") + b" " + target + b" HTTP/1.1", b"Host: 127.0.0.1:%d" % port,
-             b"Connection: close"]
+    lines = [method.encode("ascii") + b" " + target + b" HTTP/1.1", b"Connection: close"]
+    if not any(name.lower() == "host" for name in headers or {}):
+        lines.insert(1, b"Host: 127.0.0.1:%d" % port)
     for name, value in (headers or {}).items():
         lines.append(f"{name}: {value}".encode("latin-1"))
     return parse(raw(port, b"\r\n".join(lines) + b"\r\n\r\n", timeout))
