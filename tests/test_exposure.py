@@ -150,7 +150,10 @@ def test_token_compared_in_constant_time(lake_root, monkeypatch):
         calls.append((a, b))
         return real(a, b)
 
+    import secrets
+
     monkeypatch.setattr(hmac, "compare_digest", spy)
+    monkeypatch.setattr(secrets, "compare_digest", spy)
     app = create_app(lake_root[0], token=TOKEN, warm_up=False)
     with TestClient(app) as client:
         for headers in (RIGHT["bearer"], {"Authorization": "Bearer nope"}, {"X-Api-Key": "nope"},

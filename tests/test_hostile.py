@@ -318,3 +318,23 @@ def test_request_time_limit(tmp_path):
     finally:
         server.stop()
     assert "Traceback" not in server.log()
+
+
+def test_limits_hold_in_worker_processes(tmp_path):
+    """With --workers, each worker process enforces the same limits (and redacts its access log)."""
+    lake = overmind_lake.Lake(tmp_path / "lake")
+    lake.create_dataset("workers", make_rows(3))
+    server = start_server(tmp_path / "lake", "--workers", "2", "--request-timeout", "0.000001",
+                          log_path=tmp_path / "serve.log")
+    try:
+        for _ in range(4):
+            status, _, body = request("GET", "/api/datasets/?" + "a" * 17_000, port=server.port)
+            assert (status, json_body(body)) == (414, {"detail": "Request-URI too long."})
+            status, _, body = request("GET", "/healthz", port=server.port, headers={"X-Pad": "p" * 40_000})
+            assert status == 431
+            ds = lake.dataset_infos()[0]["id"]
+            status, _, body = request("GET", f"/api/datasets/{ds}/datapoints/?token=abc123", port=server.port)
+            assert (status, json_body(body)) == (503, {"detail": "Request timed out."})
+    finally:
+        server.stop()
+    assert "abc123" not in server.log()

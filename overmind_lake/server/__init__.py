@@ -65,7 +65,9 @@ def serve(root: str | os.PathLike[str] | None = None, host: str = "127.0.0.1", p
     # uvicorn's own proxy-header handling is off: X-Forwarded-* are the app's
     # business, and only with proxy_headers.
     options: dict[str, Any] = dict(host=host, port=port, proxy_headers=False, server_header=False,
-                                   access_log=access_log, log_level="info", http=LimitedHttpToolsProtocol)
+                                   access_log=access_log, log_level="info",
+                                   # by name: a worker imports it once started, not while unpickling
+                                   http="overmind_lake.server.limits:LimitedHttpToolsProtocol")
     LimitedHttpToolsProtocol.limits = limits
     if workers > 1:
         os.environ[CONFIG_ENV] = json.dumps({
