@@ -231,8 +231,10 @@ def test_openapi_describes_what_is_served(client, secured):
     params = {p["name"]: p for p in op["parameters"]}
     assert sorted(params) == ["agent", "generator_model", "id", "ordering", "page", "page_size", "source",
                               "version", "version_max", "version_min"]
-    assert params["source"]["schema"]["enum"] == ["seed", "synthetic", "augmented", "production"]
-    assert params["agent"]["schema"] == {"type": "string", "format": "uuid"}
+    # each query parameter: its schema, or a blank value (ignored)
+    assert params["source"]["schema"]["anyOf"][0]["enum"] == ["seed", "synthetic", "augmented", "production"]
+    assert params["agent"]["schema"]["anyOf"] == [{"type": "string", "format": "uuid"},
+                                                  {"type": "string", "pattern": r"^\s*$"}]
     item = spec["components"]["schemas"]["Datapoint"]
     assert list(item["properties"]) == ["id", "expected_output", "input", "order", "persona", "tags"]
     assert item["properties"]["id"]["format"] == "uuid"

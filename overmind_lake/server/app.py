@@ -6,7 +6,7 @@ import contextlib
 import json
 import logging
 import os
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
 import anyio.to_thread
 import orjson
@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route, request_response
 from starlette.types import Receive, Scope, Send
 
@@ -22,8 +22,11 @@ from ..lake import Lake
 from ..schema import DEFAULT_PAGE_SIZE
 from . import responses as r
 from .auth import BearerAuth
+from .cors import CORS
 from .export import ExportView
+from .limits import LimitedHttpToolsProtocol, Limits, RequestLimits
 from .openapi import build_spec
+from .redact import install_access_log_redaction
 from .ui import ui_routes
 from .views import Views
 
@@ -67,8 +70,12 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 def create_app(lake_or_root: Lake | str | os.PathLike[str] | None = None, *, page_size: int = DEFAULT_PAGE_SIZE,
                token: str | None = None, proxy_headers: bool = False,
-               storage_options: dict[str, Any] | None = None, warm_up: bool = True) -> Starlette:
+               storage_options: dict[str, Any] | None = None, warm_up: bool = True,
+               cors: Iterable[str] = (), limits: Limits = Limits()) -> Starlette:
     """The read-only ASGI app over a Lake (or a lake root). ``token`` turns on bearer auth.
+
+    ``cors``: the origins allowed to read from a browser (none by default);
+    ``limits``: request size and time limits (docs/security.md).
 
     With ``warm_up``, startup reads one small page (``Lake.warm_up``) before
     the first request is accepted, so that request does not pay the process's
@@ -76,7 +83,8 @@ def create_app(lake_or_root: Lake | str | os.PathLike[str] | None = None, *, pag
     """
     lake = lake_or_root if isinstance(lake_or_root, Lake) else Lake(lake_or_root, storage_options)
     views = Views(lake, page_size=page_size, token=token, proxy_headers=proxy_headers)
-    spec = build_spec(page_size=page_size, token=bool(token))
+    cors = tuple(cors)
+    spec = build_spec(page_size=page_size, token=bool(token), cors=bool(cors))
     openapi = r.json_response(orjson.dumps(spec))
     viewer, viewer_routes = ui_routes(lake, token=token, page_size=page_size, spec=spec)
 
@@ -93,9 +101,15 @@ def create_app(lake_or_root: Lake | str | os.PathLike[str] | None = None, *, pag
         Route("/openapi.json", _static("OpenAPI", openapi)),
         *viewer_routes,  # the HTML viewer at / and under /ui/, and /docs (docs/viewer.md)
     ]
-    middleware = [Middleware(BearerAuth, token=token)] if token else []
+    middleware = [Middleware(RequestLimits, limits=limits)]
+    if cors:
+        middleware.append(Middleware(CORS, origins=cors))
+    if token:
+        middleware.append(Middleware(BearerAuth, token=token))
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        install_access_log_redaction()
         if warm_up:
             try:
                 await anyio.to_thread.run_sync(lake.warm_up)
@@ -118,6 +132,9 @@ def create_app(lake_or_root: Lake | str | os.PathLike[str] | None = None, *, pag
 def app_from_env() -> Starlette:
     """Factory for uvicorn worker processes: configuration from $OVERMIND_LAKE_SERVER_CONFIG."""
     config = json.loads(os.environ.get(CONFIG_ENV, "{}"))
+    limits = Limits(**config.get("limits", {}))
+    LimitedHttpToolsProtocol.limits = limits
     return create_app(config.get("root"), page_size=config.get("page_size", DEFAULT_PAGE_SIZE),
                       token=config.get("token"), proxy_headers=bool(config.get("proxy_headers")),
-                      storage_options=config.get("storage_options"))
+                      storage_options=config.get("storage_options"), cors=config.get("cors") or (),
+                      limits=limits)

@@ -187,7 +187,9 @@ class Views:
             prepared = await run_in_threadpool(self._prepare, request)
         if isinstance(prepared, Response):
             return prepared
-        return await anyio.to_thread.run_sync(self._build, prepared, limiter=self._builders())
+        # abandoned when the request times out (limits.RequestLimits): the 503 need not wait for it
+        return await anyio.to_thread.run_sync(self._build, prepared, limiter=self._builders(),
+                                              abandon_on_cancel=True)
 
     def _prepare(self, request: Request) -> Response | _Prepared:
         guard = r.method_guard(request, "Datapoint List", "Datapoints of one dataset, paginated.")
