@@ -44,7 +44,6 @@ if not (CHROMIUM and CHROMEDRIVER):
     pytest.skip("chromium / chromedriver not installed (apt-get install chromium chromium-driver)",
                 allow_module_level=True)
 
-pytestmark = pytest.mark.slow
 
 
 def _deep(n: int):
