@@ -283,7 +283,10 @@ def test_bad_dataset_ids_method_and_options(served, client):
 def test_openapi_lists_the_export_route(served, client):
     spec = client.get("/openapi.json").json()
     op = spec["paths"]["/api/datasets/{id}/export/"]["get"]
-    assert sorted(op["responses"]) == ["200", "304", "401", "404", "405"]
+    # 405 is declared once for every path (components.responses.MethodNotAllowed)
+    assert sorted(op["responses"]) == ["200", "304", "400", "401", "404", "414", "431", "503"]
+    assert "MethodNotAllowed" in spec["components"]["responses"]
+    assert set(spec["paths"]["/api/datasets/{id}/export/"]) == {"get", "head", "options"}
     assert sorted(op["responses"]["200"]["content"]) == ["application/x-ndjson", "text/csv"]
     assert {p["name"] for p in op["parameters"]} == {"id", "fmt", "cell", "version"}
     assert "X-Overmind-Fingerprint" in op["responses"]["200"]["headers"]

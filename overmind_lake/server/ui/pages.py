@@ -42,6 +42,8 @@ HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 ALLOW = "GET, HEAD, OPTIONS"
+#: Every 401 names the scheme the API takes (RFC 9110); a browser shows the form, not a prompt.
+LOGIN_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 #: Facet values listed per field (the rest are counted as "more").
 FACET_LIMIT = 12
 PAGE_SIZES = (10, 25, 50, 100, 200, 500, 1000)
@@ -109,18 +111,20 @@ class Viewer:
                           status, headers)
 
     def guard(self, request: Request) -> Response | None:
-        """405 / OPTIONS / login form, or None when the page may be shown."""
-        if request.method == "OPTIONS":
-            return Response(status_code=200, headers={"Allow": ALLOW, **SECURITY_HEADERS})
-        if request.method not in ("GET", "HEAD"):
-            return self.error(request, 405, "Method not allowed",
-                              detail=f'Method "{request.method}" not allowed.', headers={"Allow": ALLOW})
+        """Login form / OPTIONS / 405, or None when the page may be shown.
+
+        Authentication first, then the method, as the API checks them."""
         if not session.logged_in(request, self.token):
             qs = query_string(request)
             if qs and self.token and (self.token in qs or self.token in unquote_plus(qs)):
                 qs = ""  # a token put in the URL is never echoed back (the login form's next)
             target = request.url.path + (f"?{qs}" if qs else "")
-            return self._html(request, "login.html", {"next": target, "problem": None}, 401)
+            return self._html(request, "login.html", {"next": target, "problem": None}, 401, LOGIN_CHALLENGE)
+        if request.method == "OPTIONS":
+            return Response(status_code=200, headers={"Allow": ALLOW, **SECURITY_HEADERS})
+        if request.method not in ("GET", "HEAD"):
+            return self.error(request, 405, "Method not allowed",
+                              detail=f'Method "{request.method}" not allowed.', headers={"Allow": ALLOW})
         return None
 
     def _dataset(self, request: Request, raw_id: str) -> DatasetRecord | Response:
@@ -262,7 +266,8 @@ class Viewer:
             return RedirectResponse(next_path, status_code=303)
         given = form.get("token", "")
         if not session.token_matches(given, self.token):
-            return self._html(request, "login.html", {"next": next_path, "problem": "Invalid token."}, 401)
+            return self._html(request, "login.html", {"next": next_path, "problem": "Invalid token."}, 401,
+                              LOGIN_CHALLENGE)
         return session.login_response(request, self.token, next_path)
 
     async def logout(self, request: Request) -> Response:

@@ -9,6 +9,7 @@ form takes the token once and sets a session cookie (docs/viewer.md).
 * The login POST is checked for CSRF: an ``Origin`` (or, without one, a
   ``Referer``) naming another origin is refused.
 * The cookie opens the HTML pages only; the JSON API still needs a header.
+  The header forms open the pages too.
 """
 
 from __future__ import annotations
@@ -32,11 +33,16 @@ def session_value(token: str) -> str:
 
 
 def logged_in(request: Request, token: str | None) -> bool:
-    """True when auth is off, or the request carries the session cookie of ``token``."""
+    """True when auth is off, or the request carries the session cookie of ``token``,
+    or the key in one of the API's header forms (a script may read pages too)."""
     if not token:
         return True
     given = request.cookies.get(COOKIE, "")
-    return hmac.compare_digest(given.encode("utf-8", "replace"), session_value(token).encode("ascii"))
+    if hmac.compare_digest(given.encode("utf-8", "replace"), session_value(token).encode("ascii")):
+        return True
+    from ..auth import check_request  # the API's own check (auth imports this package)
+
+    return check_request(request.headers.raw, token) is None
 
 
 def safe_next(value: str | None) -> str:
