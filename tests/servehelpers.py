@@ -115,7 +115,21 @@ def parse(response: bytes) -> tuple[int, dict[str, str], bytes]:
         headers[name.strip().lower()] = value.strip()
     if "content-length" in headers:
         body = body[:int(headers["content-length"])]
+    elif headers.get("transfer-encoding", "").lower() == "chunked":
+        body = dechunk(body)
     return status, headers, body
+
+
+def dechunk(data: bytes) -> bytes:
+    """The payload of a ``Transfer-Encoding: chunked`` body (streamed responses)."""
+    out, pos = [], 0
+    while True:
+        end = data.index(b"\r\n", pos)
+        size = int(data[pos:end].split(b";", 1)[0], 16)
+        if size == 0:
+            return b"".join(out)
+        out.append(data[end + 2:end + 2 + size])
+        pos = end + 2 + size + 2
 
 
 def request(method: str, target: str | bytes, *, port: int, headers: dict[str, str] | None = None,

@@ -2,9 +2,9 @@
 
 32 keep-alive connections send a mix of requests for ``LOAD_SECONDS``
 (default 30): first, deep and last pages, filters, other orderings, version
-ranges, pinned versions, exports (when the served document lists the export
-route), revalidations, bad requests and unknown datasets. Meanwhile another
-process commits new versions of the datasets being read and runs ``vacuum``
+ranges, pinned versions, whole-version exports (JSONL and CSV),
+revalidations, bad requests and unknown datasets. Meanwhile another process
+commits new versions of the datasets being read and runs ``vacuum``
 (default grace period) beside them.
 
 Asserted: zero unexpected statuses and zero connection errors; a request
@@ -284,6 +284,7 @@ def test_load_and_consistency_under_fire(loaded):
     port = server.port
     spec = orjson.loads(request("GET", "/openapi.json", port=port)[2])
     export = "/api/datasets/{id}/export/" in spec["paths"]
+    assert export, "the export route is part of the served API (docs/http-export.md)"
     mix = Mix(ids, port, export)
     for name, ds in ids.items():
         for target in (f"/api/datasets/{ds}/datapoints/?version=1", f"/api/datasets/{ds}/datapoints/?version=2&page=2",
