@@ -43,7 +43,8 @@ TRICKY = [
                "f": 0.1, "e": 1e300},
      "expected_output": "plain string", "tags": None, "persona": ""},
     {"input": {"u": "héllo ☃ 🎉 日本語 \u0007 \\ \" '", "empty": {}, "list": [], "nul": None},
-     "expected_output": [1, "1", True, None, 2.5], "tags": {"z": 1, "a": [2, {"k": "v"}]}, "persona": None},
+     "expected_output": [1, "1", True, None, 2.5], "tags": {"z": 1, "a": [2, {"k": "v"}]}, "persona": None,
+     "agent": None},  # a null agent among the dataset's default ones
     {"input": [[[[[[[[[[[[[[[[[[[[{"deep": [1, [2, [3]]]}]]]]]]]]]]]]]]]]]]]],
      "expected_output": None, "tags": {"number-like": "0012", "agent": AGENT}, "persona": "Zoë — 日本",
      "agent": AGENT, "generator_model": "gpt-x", "source": "synthetic"},

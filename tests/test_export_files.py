@@ -317,3 +317,39 @@ def test_parquet_export_to_s3_round_trips_and_races(small_lake, s3_server):
     table = pads.dataset(target.removeprefix("s3://"), filesystem=fs, format="parquet",
                          partitioning=partitioning).to_table()
     assert counts(pl.from_arrow(table).with_columns(pl.col("version").cast(pl.Int64))) == lake_counts(small_lake)
+
+
+def test_delta_export_to_s3_round_trips_and_races(small_lake, s3_server):
+    import threading
+
+    from deltalake import DeltaTable
+
+    from overmind_lake.export.delta import delta_storage_options
+
+    options = s3_server.storage_options()
+    target = s3_server.new_root() + "/delta"
+    assert export(small_lake, target, "delta", storage_options=options).rows_exported == 243
+
+    def read() -> pl.DataFrame:
+        table = DeltaTable(target, storage_options=delta_storage_options(options)).to_pyarrow_table()
+        return pl.from_arrow(table).select(COLUMNS)
+
+    assert read().sort("dataset_id", "version", "id").equals(lake_rows(small_lake))
+    assert export(small_lake, target, "delta", storage_options=options).versions_exported == []
+    b = small_lake.dataset("b").id
+    small_lake.add_version(b, make_rows(9, start=3000))
+    results: list = []
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        opened = open_target(target, "delta", options)
+        barrier.wait()
+        results.append(run_export(small_lake, opened))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(len(r.versions_exported) for r in results) == [0, 1]
+    assert counts(read()) == lake_counts(small_lake)

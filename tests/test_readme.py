@@ -18,8 +18,8 @@ NAMES = sorted(c.name for c in COMMANDS)
 
 
 def test_every_contract_command_exists():
-    assert NAMES == sorted(["serve", "ingest", "datasets", "versions", "show", "diff", "pull", "verify",
-                            "vacuum", "demo"])
+    assert NAMES == sorted(["serve", "ingest", "datasets", "versions", "show", "diff", "pull", "export",
+                            "verify", "vacuum", "demo"])
     assert sorted(cli.commands) == NAMES
 
 

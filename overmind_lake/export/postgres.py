@@ -8,13 +8,15 @@ Three tables in the connection's current schema (the first of its
   checksum — the record :meth:`PostgresTarget.held` reads, primary key
   ``(dataset_id, version)``;
 - ``overmind_datapoints``: the rows, ``input`` / ``expected_output`` / ``tags``
-  as JSONB, ids as UUID, with the indexes the list query uses.
+  as JSONB, ids as UUID; partitioned by ``(dataset_id, version)``, one
+  partition per version, with the indexes the list query uses.
 
 Each version is loaded in one transaction: an advisory lock on the version
-(so a concurrent exporter waits, then finds it held and skips it), the rows
-through ``COPY … FROM STDIN`` fed with CSV that pyarrow's C++ writer renders
-from each Arrow batch (no Python object per row or per value), then the row
-in ``overmind_versions``. A crash or a kill before the commit leaves nothing.
+(so a concurrent exporter waits, then finds it held and skips it), a new
+table filled by binary ``COPY`` rendered from the Arrow batches in bulk
+(pgcopy.py: no Python object per row or per value), its indexes built once
+the rows are in, ``ATTACH PARTITION``, then the row in ``overmind_versions``.
+A crash or a kill before the commit leaves nothing.
 """
 
 from __future__ import annotations
