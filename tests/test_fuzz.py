@@ -27,7 +27,7 @@ import pytest
 
 import overmind_lake
 from conftest import make_rows
-from servehelpers import start_server
+from servehelpers import request, start_server
 
 pytest.importorskip("schemathesis")
 
@@ -38,6 +38,7 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", 50))
 SEED = os.environ.get("FUZZ_SEED", "20261201")
 #: Path templates of the served operations, matched against request paths.
 TEMPLATES = [
+    ("/api/datasets/{id}/export/", re.compile(r"^/api/datasets/[^/]*/export/$")),
     ("/api/datasets/{id}/datapoints/", re.compile(r"^/api/datasets/[^/]*/datapoints/$")),
     ("/api/datasets/{id}/", re.compile(r"^/api/datasets/[^/]*/$")),
     ("/api/datasets/", re.compile(r"^/api/datasets/$")),
@@ -80,15 +81,24 @@ def test_schemathesis_finds_nothing(lake_ids, token, tmp_path):
     args = ("--token", token) if token else ()
     server = start_server(root, *args, "--page-size", "10", log_path=tmp_path / "serve.log")
     har = tmp_path / "fuzz.har.json"
-    command = [sys.executable, "-m", "schemathesis.cli", "run", f"{server.base}/openapi.json",
+    config = tmp_path / "schemathesis.toml"
+    # The key through the document's own bearer scheme (not a raw --header, which would stay on
+    # the probes that check a wrong key in each of the three declared schemes is refused).
+    config.write_text(f'[auth.openapi.bearer]\nbearer = "{token}"\n' if token else "")
+    # the served document, fetched as a client with the key would (it is closed too)
+    status, _, document = request("GET", "/openapi.json", port=server.port,
+                                  headers={"Authorization": f"Bearer {token}"} if token else {})
+    assert status == 200
+    spec = tmp_path / "openapi.json"
+    spec.write_bytes(document)
+    command = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run",
+               str(spec), "--url", server.base,
                "--checks", "all", "--mode", "all", "--phases", "examples,coverage,fuzzing,stateful",
                "--max-examples", str(EXAMPLES), "--generation-database", "none", "--workers", "2",
                "--request-timeout", "30", "--report", "har", "--report-har-path", str(har), "--no-color",
                "--suppress-health-check", "all"]
     if SEED != "random":
         command += ["--seed", SEED]
-    if token:
-        command += ["--header", f"Authorization: Bearer {token}"]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "fuzz_hooks", "FUZZ_DATASET_IDS": ",".join(ids),
            "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
     try:
@@ -130,11 +140,14 @@ def test_schemathesis_finds_nothing(lake_ids, token, tmp_path):
     assert not problems, problems[:20]
     assert len(entries) >= 1000, len(entries)
     operations = {op for op in summary if op.split()[0] in ("GET", "HEAD", "OPTIONS")}
-    for path in ("/api/datasets/", "/api/datasets/{id}/", "/api/datasets/{id}/datapoints/", "/healthz"):
+    for path in ("/api/datasets/", "/api/datasets/{id}/", "/api/datasets/{id}/datapoints/",
+                 "/api/datasets/{id}/export/", "/healthz"):
         for method in ("GET", "HEAD", "OPTIONS"):
             assert f"{method} {path}" in operations, (method, path, sorted(operations))
     datapoints = per_operation["GET /api/datasets/{id}/datapoints/"]
     assert datapoints[200] > 0 and datapoints[400] > 0 and datapoints[404] > 0, datapoints
+    exports = per_operation["GET /api/datasets/{id}/export/"]
+    assert exports[200] > 0 and exports[404] > 0, exports
     if token:
         assert sum(c[401] for c in per_operation.values()) > 0  # schemathesis checked auth is enforced
     assert "Stateful" in output
