@@ -141,7 +141,8 @@ def test_racing_writers_on_s3_get_consecutive_versions(s3_server):
     assert all(by_version[v] == marker for v, marker in results)
     lake = overmind_lake.Lake(root, options)
     assert lake.verify() == []
-    # The losers' files were moved, not rewritten: every named file sits under its own version.
+    # A lost race costs no move (files stay staged until the commit):
+    # every named file sits under its own version.
     for commit in lake.commits("race"):
         assert all(f"/version={commit.version}/" in f.path for f in commit.files)
     assert lake.fs.exists(commit_path(lake.dataset("race").id, 13))

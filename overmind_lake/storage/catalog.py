@@ -154,7 +154,11 @@ class Catalog:
         claim and its (empty) directory, so a failed create leaves no trace."""
         with self._lock:
             self._datasets.pop(record.id, None)
+        from .staging import staging_root
+
         self.fs.remove(f"{dataset_dir(record.id)}/_dataset.json")
+        # (no other writer uses a dataset that never committed: _staging/ may go too)
+        self.fs.remove_empty_dirs(staging_root(record.id))
         self.fs.remove_empty_dirs(dataset_dir(record.id))
         self.release_name(record.name)
 
