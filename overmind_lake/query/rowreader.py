@@ -78,6 +78,7 @@ class _MetadataCache:
 
 
 _metadata = _MetadataCache()
+metadata = _metadata.get
 
 
 def _open(engine: Engine, uri: str, size: int | None = None):
@@ -87,6 +88,9 @@ def _open(engine: Engine, uri: str, size: int | None = None):
         # the commit record knows the size: spare the object store a HEAD request
         return engine.fs.fs.open(uri, "rb", size=size)
     return engine.fs.fs.open(uri, "rb")
+
+
+open_file = _open
 
 
 def _with_lake_columns(table: pa.Table, vf: VersionFiles) -> pa.Table:
