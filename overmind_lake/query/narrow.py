@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .engine import Engine
-from .rowreader import VersionFiles, metadata, open_file
+from .rowreader import VersionFiles, metadata, open_file, remote_reader
 
 DICT_COLUMNS = ("persona", "source", "agent", "generator_model")
 
@@ -47,15 +47,33 @@ class Codes:
         return int(self.codes.nbytes) + 64 * len(self.values)
 
 
+def _remote(engine: Engine, size: int | None) -> bool:
+    return not engine.fs.is_local and not engine.fs.is_memory and size is not None
+
+
 def _read(engine: Engine, uri: str, size: int | None, name: str) -> pa.ChunkedArray:
     meta, _ = metadata(engine, uri, size)
+    if _remote(engine, size):
+        reader = remote_reader(engine, uri, size, meta, range(meta.num_row_groups), [name],
+                               read_dictionary=[name] if name in DICT_COLUMNS else None)
+        return reader.read(columns=[name], use_threads=False).column(0)
     with open_file(engine, uri, size) as fh:
         reader = pq.ParquetFile(fh, metadata=meta, read_dictionary=[name] if name in DICT_COLUMNS else None)
         return reader.read(columns=[name], use_threads=False).column(0)
 
 
-def _file_codes(engine: Engine, uri: str, size: int | None, name: str) -> Codes:
-    column = _read(engine, uri, size, name)
+def _decoded(name: str, column: pa.ChunkedArray):
+    """The cached form of one file's column ``name``."""
+    if name == "id":
+        words = _id_words(column)
+        return _NOT_CANONICAL if words is None else words
+    if name == "order":
+        column = column.combine_chunks()
+        return column.to_numpy() if len(column) else np.empty(0, dtype=np.int64)
+    return _codes(column)
+
+
+def _codes(column: pa.ChunkedArray) -> Codes:
     if column.num_chunks == 0 or len(column) == 0:
         return Codes(np.empty(0, dtype=np.int32), ())
     column = column.unify_dictionaries()
@@ -66,10 +84,10 @@ def _file_codes(engine: Engine, uri: str, size: int | None, name: str) -> Codes:
     return Codes(indices.to_numpy().astype(np.int32, copy=False), values)
 
 
-def _file_id_words(engine: Engine, uri: str, size: int | None) -> np.ndarray | None:
+def _id_words(column: pa.ChunkedArray) -> np.ndarray | None:
     """(rows, 2) uint64: the 128-bit number of each id, or None when some id is
     not a canonical lower-case UUID (its text order would not be its number's)."""
-    column = _read(engine, uri, size, "id").combine_chunks()
+    column = column.combine_chunks()
     n = len(column)
     if column.null_count:
         return None
@@ -87,11 +105,6 @@ def _file_id_words(engine: Engine, uri: str, size: int | None) -> np.ndarray | N
     return np.ascontiguousarray(packed).view(">u8").astype(np.uint64)
 
 
-def _file_order(engine: Engine, uri: str, size: int | None) -> np.ndarray:
-    column = _read(engine, uri, size, "order").combine_chunks()
-    return column.to_numpy() if len(column) else np.empty(0, dtype=np.int64)
-
-
 class _Missing:
     nbytes = 64
 
@@ -99,17 +112,14 @@ class _Missing:
 _NOT_CANONICAL = _Missing()
 
 
-def _cached_file(engine: Engine, vf: VersionFiles, fi: int, name: str):
+def _cached_file(engine: Engine, vf: VersionFiles, fi: int, name: str, chunk: pa.ChunkedArray | None = None):
     uri = vf.uris[fi]
     size = vf.sizes[fi] if vf.sizes else None
 
     def compute():
-        if name == "id":
-            words = _file_id_words(engine, uri, size)
-            return _NOT_CANONICAL if words is None else words
-        if name == "order":
-            return _file_order(engine, uri, size)
-        return _file_codes(engine, uri, size, name)
+        if chunk is not None:
+            return _decoded(name, chunk)
+        return _decoded(name, _read(engine, uri, size, name))
 
     value = engine.cached(("narrow", uri, name), compute)
     return None if value is _NOT_CANONICAL else value
@@ -123,8 +133,24 @@ def prefetch(engine: Engine, vfs: list[VersionFiles], names: set[str]) -> None:
     at a time (decoding releases the GIL): a first call's narrow reads."""
     tasks = [(vf, fi, name) for vf in vfs for fi in range(len(vf.uris)) for name in sorted(names)
              if engine.cache_get(("narrow", vf.uris[fi], name)) is None]
-    if len(tasks) > 1:
+    if tasks and _remote(engine, tasks[0][0].sizes[tasks[0][1]] if tasks[0][0].sizes else None):
+        # object store: every missing column of a file in one coalesced fetch
+        by_file: dict[str, tuple[VersionFiles, int, list[str]]] = {}
+        for vf, fi, name in tasks:
+            by_file.setdefault(vf.uris[fi], (vf, fi, []))[2].append(name)
+        list(_READERS.map(lambda item: _fetch_file(engine, *item), by_file.values()))
+    elif len(tasks) > 1:
         list(_READERS.map(lambda t: _cached_file(engine, *t), tasks))
+
+
+def _fetch_file(engine: Engine, vf: VersionFiles, fi: int, names: list[str]) -> None:
+    uri, size = vf.uris[fi], vf.sizes[fi]
+    meta, _ = metadata(engine, uri, size)
+    reader = remote_reader(engine, uri, size, meta, range(meta.num_row_groups), names,
+                           read_dictionary=[n for n in names if n in DICT_COLUMNS] or None)
+    table = reader.read(columns=names, use_threads=False)
+    for name in names:
+        _cached_file(engine, vf, fi, name, table.column(name))
 
 
 def version_codes(engine: Engine, vf: VersionFiles, name: str) -> Codes:
