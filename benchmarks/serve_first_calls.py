@@ -157,9 +157,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-seconds", type=float, default=300, help="stop sending after this long (default 300)")
     ap.add_argument("--seed", type=int, default=corpus.Scale().seed)
     ap.add_argument("--out-dir", type=Path, default=OUT_DIR)
+    ap.add_argument("--built-only", action="store_true",
+                    help="use the datasets a partial build has written so far, build no more")
     args = ap.parse_args(argv)
     log = lambda *a: print(*a, file=sys.stderr, flush=True)  # noqa: E731
-    root, ids = build_lake(args.datasets, args.min_rows, args.max_rows, args.seed, log=log, out_dir=args.out_dir)
+    if args.built_only:
+        root = args.out_dir / (f"serve-c{corpus.CORPUS_FORMAT}.{FORMAT}-{args.datasets}x{args.min_rows}-"
+                               f"{args.max_rows}-s{args.seed}")
+        ids = json.loads((root / "_bench_serve.json").read_text())["ids"]
+    else:
+        root, ids = build_lake(args.datasets, args.min_rows, args.max_rows, args.seed, log=log, out_dir=args.out_dir)
     run(root, ids, args.requests, args.seed, args.max_seconds, log=log)
     return 0
 
