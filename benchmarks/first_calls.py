@@ -34,10 +34,11 @@ lake = Lake(spec["root"])
 for ds, params, page in spec["warm"]:
     lake.datapoints(ds, **params).page(page, spec["page_size"])
 ds, params, page = spec["query"]
-t0 = time.perf_counter()
+c0, t0 = time.process_time(), time.perf_counter()
 out = lake.datapoints(ds, **params).page(page, spec["page_size"])
-elapsed = time.perf_counter() - t0
-print(json.dumps({"ms": elapsed * 1000, "count": out["count"], "ids": [r["id"] for r in out["results"]]}))
+elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+print(json.dumps({"ms": elapsed * 1000, "cpu_ms": cpu * 1000, "count": out["count"],
+                  "ids": [r["id"] for r in out["results"]]}))
 """
 
 
@@ -83,23 +84,32 @@ def main(argv: list[str] | None = None) -> int:
 
     lake = Lake(root)
     results: dict[str, dict[str, list[float]]] = {}
+    cpu: dict[str, dict[str, list[float]]] = {}
+    print("| request | " + " | ".join(f"{c} wall ms (runs) | {c} CPU ms" for c in codes)
+          + (" | old/new wall | same page |" if args.old else " |"))
+    print("|---|" + "---:|---:|" * len(codes) + ("---:|---|" if args.old else ""))
     for q in queries:
         count = lake.datapoints(ids[q.dataset], **q.params).count()
         last = max(1, -(-count // PAGE_SIZE))
         page = {"middle": (last + 1) // 2, "last": last}.get(q.page, q.page)
         warm = warm_requests(ids, q.dataset, BIG, smalls, lake.datapoints(ids[BIG]).count())
         results[q.label] = {c: [] for c in codes}
+        cpu[q.label] = {c: [] for c in codes}
         seen = {}
         for r in range(args.rounds):
             for name in (list(codes) if r % 2 == 0 else list(codes)[::-1]):
                 out = first_call(root, (ids[q.dataset], q.params, page), warm, codes[name])
                 results[q.label][name].append(out["ms"])
+                cpu[q.label][name].append(out["cpu_ms"])
                 seen[name] = (out["count"], out["ids"])
         same = "yes" if len({json.dumps(v) for v in seen.values()}) == 1 else "NO"
         line = f"| {q.label} | " + " | ".join(
-            f"{median(results[q.label][c]):.1f} ({', '.join(f'{t:.0f}' for t in results[q.label][c])})" for c in codes)
+            f"{median(results[q.label][c]):.1f} ({', '.join(f'{t:.0f}' for t in results[q.label][c])}) | "
+            f"{median(cpu[q.label][c]):.1f}" for c in codes)
         if args.old:
             line += f" | {median(results[q.label]['old']) / median(results[q.label]['new']):.1f}x | {same} |"
+        else:
+            line += " |"
         print(line, flush=True)
     return 0
 
