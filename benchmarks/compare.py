@@ -48,6 +48,7 @@ class Query:
     count: int | None = None
     times: dict[str, list[float]] = field(default_factory=dict)
     first: dict[str, float] = field(default_factory=dict)
+    first_call: dict[str, float] = field(default_factory=dict)  # in a process that served other queries
     same: str = ""
 
 
@@ -155,12 +156,14 @@ class HttpTarget:
                 self.loop.close()
             else:
                 self.client.close()
+            self.client = None
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        self.proc = None
 
 
 def _free_port() -> int:
@@ -263,11 +266,68 @@ def print_table(queries: list[Query], names: list[str], out=print) -> None:
 
 
 def print_first_calls(queries: list[Query], names: list[str], out=print) -> None:
-    out("First (cold-cache) call per system, ms — each system's first request of that query:")
+    out("First (cold-cache) call per system, ms — each system's first request of that query, in the timing process:")
     out("| request | " + " | ".join(names) + " |")
     out("|---|" + "---:|" * len(names))
     for q in queries:
         out(f"| {q.label} | " + " | ".join(ms(q.first[n]) for n in names) + " |")
+
+
+FIRST_CALL_SYSTEMS = ("postgres", "lake.page", "http")
+
+
+def measure_first_calls(queries: list[Query], ids: dict[str, str], root: Path, cluster: PgCluster,
+                        http_mode: str, smalls: list[str], log=print) -> None:
+    """Each query's first call in a process that has served *other* queries
+    (benchmarks/first_calls.py): ``page()`` in a fresh process, the HTTP
+    server in a fresh ``serve`` process, both after the same warm-up requests;
+    PostgreSQL on a fresh connection."""
+    from overmind_lake import Lake
+
+    from .first_calls import first_call, warm_requests
+
+    big_count = Lake(root).datapoints(ids[BIG]).count()
+    for q in queries:
+        ds = ids[q.dataset]
+        url = url_for("http://testserver", ds, q.params, q.resolved_page)
+        fresh = PgBaseline(cluster)
+        t0 = time.perf_counter()
+        fresh.page_json(ds, q.params, q.resolved_page, PAGE_SIZE, url)
+        q.first_call["postgres"] = time.perf_counter() - t0
+        fresh.close()
+        warm = warm_requests(ids, q.dataset, BIG, smalls, big_count)
+        q.first_call["lake.page"] = first_call(root, (ds, q.params, q.resolved_page), warm)["ms"] / 1000
+        if http_mode != "off":
+            http = HttpTarget(root, http_mode, log=log)
+            try:
+                if http.enabled:
+                    for wds, params, page in warm:
+                        http.get(url_for(http.base, wds, params, page))
+                    t0 = time.perf_counter()
+                    http.get(url_for(http.base, ds, q.params, q.resolved_page))
+                    q.first_call["http"] = time.perf_counter() - t0
+            finally:
+                http.close()
+    log("first calls measured")
+
+
+def print_first_call_table(queries: list[Query], out=print) -> None:
+    names = [n for n in FIRST_CALL_SYSTEMS if all(n in q.first_call for q in queries)]
+    out("First call of each query in a process that has served other queries (ms; lake: fresh process after "
+        "page 1 of another dataset and a deep page of the big one; PostgreSQL: fresh connection), beside the "
+        "median; 'vs PG' = PostgreSQL's first call / the system's:")
+    head = "| request | " + " | ".join(f"{n} first | {n} median" + (" | vs PG" if n != "postgres" else "")
+                                       for n in names) + " |"
+    out(head)
+    out("|---|" + "".join("---:|---:|" + ("---:|" if n != "postgres" else "") for n in names))
+    for q in queries:
+        pg = q.first_call["postgres"]
+        cells = []
+        for n in names:
+            med = q.times.get(n)
+            cells.append(f"{ms(q.first_call[n])} | {ms(median(med)) if med else '—'}"
+                         + (f" | {pg / q.first_call[n]:.1f}x" if n != "postgres" else ""))
+        out(f"| {q.label} | " + " | ".join(cells) + " |")
 
 
 # -- the cost curve -------------------------------------------------------------------
@@ -383,6 +443,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reuse-lake", choices=("auto", "always", "never"), default="auto",
                     help="cached corpus lake: auto = reuse while the lake's write path is unchanged (default)")
     ap.add_argument("--json", metavar="PATH", help="also write the measurements as JSON")
+    ap.add_argument("--first-calls", action=argparse.BooleanOptionalAction, default=True,
+                    help="time each query's first call in a fresh process that served other queries (default on)")
+    ap.add_argument("--s3-rows", type=int, default=20_000,
+                    help="rows per version of the S3 (moto) request count; 0 skips it (default 20,000)")
     args = ap.parse_args(argv)
 
     t_start = time.perf_counter()
@@ -407,6 +471,14 @@ def main(argv: list[str] | None = None) -> int:
             log(f"timing {len(queries)} queries x {args.rounds} rounds (interleaved by {args.interleave})")
             names = run_queries(queries, ids, lake, baseline, http, args.rounds, log=log, interleave=args.interleave)
             baseline.close()
+            http.close()
+            if args.first_calls:
+                log("first calls: a fresh process (and serve process) per query")
+                smalls = [small_name(i) for i in range(min(scale.small_datasets, 2))]
+                if len(smalls) < 2:
+                    smalls = [q.dataset for q in queries if q.dataset != BIG][:1] + [BIG]
+                measure_first_calls(queries, ids, root, cluster, "off" if http.mode == "off" else "subprocess",
+                                    smalls, log=log)
     finally:
         http.close()
 
@@ -423,6 +495,18 @@ def main(argv: list[str] | None = None) -> int:
     out("")
     print_first_calls(queries, names, out)
     out("")
+    if args.first_calls:
+        print_first_call_table(queries, out)
+        out("")
+    s3_results = []
+    if args.s3_rows:
+        try:
+            from .s3_requests import run as s3_run
+
+            s3_results = s3_run(args.s3_rows, 2, out=out, log=log)
+        except ImportError as exc:  # the s3 extra (moto, s3fs) is not installed
+            out(f"S3 request counts skipped: {exc}")
+        out("")
     out("Storage for the same rows:")
     out(f"  lake (Parquet + commit records): {lake_bytes:,} bytes ({lake_bytes / 2**20:,.0f} MiB)")
     out(f"  PostgreSQL: table+TOAST {pg_bytes['table']:,} + indexes {pg_bytes['indexes']:,} = "
@@ -451,7 +535,9 @@ def main(argv: list[str] | None = None) -> int:
             "scale": scale.key, "rounds": args.rounds, "interleave": args.interleave, "http": http.describe,
             "queries": [{"label": q.label, "params": q.params, "page": q.resolved_page, "count": q.count,
                          "same": q.same, "median_ms": {n: median(q.times[n]) * 1000 for n in names},
-                         "first_ms": {n: q.first[n] * 1000 for n in names}} for q in queries],
+                         "first_ms": {n: q.first[n] * 1000 for n in names},
+                         "first_call_ms": {n: v * 1000 for n, v in q.first_call.items()}} for q in queries],
+            "s3_requests": s3_results,
             "storage": {"lake": lake_bytes, "postgres": pg_bytes},
             "ingest_rows_per_s": {k: median(v) for k, v in rates.items()},
         }, indent=1))

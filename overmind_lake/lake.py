@@ -88,7 +88,7 @@ class Lake:
 
     def _committed(self, dataset_id: str) -> DatasetRecord | None:
         record = self.catalog.dataset(dataset_id)
-        return record if record is not None and self.catalog.latest_version(dataset_id) >= 1 else None
+        return record if record is not None and self.catalog.committed(dataset_id, 1) else None
 
     def dataset_info(self, dataset: str | uuid.UUID) -> dict[str, Any]:
         """``{id, name, agent, description, created_at, latest_version}`` of a dataset."""
@@ -276,7 +276,11 @@ class Lake:
 
     def query(self, record: DatasetRecord, params: ListParams) -> DatapointQuery:
         """Run validated ``params`` against a resolved dataset (used by the server)."""
-        latest = self.catalog.latest_version(record.id)
+        pinned = params.version if params.version is not None else params.version_max
+        if pinned is not None and self.catalog.committed(record.id, pinned):
+            latest = pinned  # the selection ends at or below it: no need to ask the store
+        else:
+            latest = self.catalog.latest_version(record.id)
         commits = self.catalog.commits(record.id, params.select_versions(latest))
         return DatapointQuery(self.engine, record, params, commits)
 

@@ -87,3 +87,43 @@ def test_bench_viewer_runs_at_tiny_scale(capsys, tmp_path, monkeypatch):
     for case in ("latest, page 1", "latest, random pages", "filtered, random pages", "all versions, random pages"):
         assert re.search(rf"^\| {re.escape(case)} +\| +[\d.]+ \| +[\d.]+ \| +[\d.]+x \|", out, re.M), case
     assert re.search(r"^target: HTML median <= 2x the JSON median: (met|NOT met)$", out, re.M)
+
+
+def test_first_call_runs_in_a_fresh_process_after_its_warm_up(tmp_path):
+    import overmind_lake
+    from benchmarks import corpus
+    from benchmarks.first_calls import first_call
+
+    lake = overmind_lake.Lake(tmp_path / "lake")
+    a = lake.create_dataset("a", corpus.datapoints_table(300, seed=1, dataset=1, version=1)).dataset_id
+    b = lake.create_dataset("b", corpus.datapoints_table(50, seed=1, dataset=2, version=1)).dataset_id
+    out = first_call(tmp_path / "lake", (a, {"ordering": "-persona"}, 2), [(b, {}, 1), (a, {}, 3)])
+    expected = lake.datapoints(a, ordering="-persona").page(2, 100)
+    assert out["count"] == 300 and out["ids"] == [r["id"] for r in expected["results"]]
+    assert out["ms"] > 0
+
+
+def test_serve_first_calls_prints_its_quantiles(tmp_path, capsys):
+    from benchmarks import serve_first_calls
+
+    assert serve_first_calls.main(["--datasets", "3", "--min-rows", "200", "--max-rows", "900", "--requests", "15",
+                                   "--out-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"serve over 3 datasets, 15 requests each the first of its kind", out)
+    assert re.search(r"p50 [\d.]+ ms \(target <= 10\), p90 [\d.]+ ms, p99 [\d.]+ ms", out)
+
+
+def test_s3_requests_meet_their_targets():
+    pytest.importorskip("moto.server")
+    pytest.importorskip("s3fs")
+    from benchmarks import s3_requests
+
+    lines: list[str] = []
+    results = s3_requests.run(1500, 2, out=lines.append, log=lambda *a: None)
+    assert len(results) == len(s3_requests.SCENARIOS)
+    for r in results:
+        if r["target"] is not None:
+            assert r["requests"] <= r["target"], r
+    by_label = {r["label"]: r["requests"] for r in results}
+    assert by_label["page 1 of pinned version=1, repeated"] == 0
+    assert any("| page 1 of the latest version, repeated | 1 |" in line for line in lines)

@@ -36,7 +36,7 @@ from ..storage.catalog import CommitRecord, DatasetRecord
 from .engine import Engine
 from .pagejson import join_items
 from .pagination import num_pages, page_links, resolve_page, validate_page_size
-from .positions import decode, encoded_positions
+from .positions import Positions, decode, query_positions
 from .rowreader import VersionFiles, int64_array, item_range, items_at, read_all
 
 _HIVE = "hive_partitioning = true, hive_types = {'dataset_id': VARCHAR, 'version': BIGINT}"
@@ -206,10 +206,10 @@ class DatapointQuery:
         return ", ".join(f'"{name}" ' + ("DESC NULLS FIRST" if desc else "ASC NULLS LAST")
                          for name, desc in self.ordering)
 
-    def _positions(self) -> np.ndarray:
+    def _positions(self) -> Positions:
         where, params = self._where()
-        return encoded_positions(self.engine, self._vfs, where, params,
-                                 None if self.storage_ordered else self.ordering)
+        return query_positions(self.engine, self._vfs, where, params,
+                               None if self.storage_ordered else self.ordering)
 
     # -- results -------------------------------------------------------------
     def count(self) -> int:
@@ -228,7 +228,7 @@ class DatapointQuery:
                     parts.append(item_range(self.engine, vf, lo - start, hi - start))
                 start += vf.count
             return _joined(parts)
-        encoded = self._positions()[offset:offset + limit]
+        encoded = self._positions().slice(offset, limit)
         if len(encoded) == 0:
             return _joined([])
         vis, rows = decode(encoded)

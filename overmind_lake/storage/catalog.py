@@ -174,12 +174,27 @@ class Catalog:
                         latest = max(latest, int(name[1:-5]))
                     except ValueError:
                         continue
+            if latest:
+                # the listing was just made (never cached): it is as fresh as a
+                # probe, so the probe below starts one further (one request fewer)
+                with self._lock:
+                    self._latest.setdefault(dataset_id, latest)
+                return latest
         while self.fs.exists(commit_path(dataset_id, latest + 1)):
             latest += 1
         with self._lock:
             if latest > self._latest.get(dataset_id, -1):
                 self._latest[dataset_id] = latest
         return latest
+
+    def committed(self, dataset_id: str, version: int) -> bool:
+        """Whether ``version`` is committed. A commit record is never removed,
+        so a version seen committed once is answered from memory: a pinned
+        version read before costs no request (docs/performance.md)."""
+        known = self._latest.get(dataset_id)
+        if known is not None and 1 <= version <= known:
+            return True
+        return 1 <= version <= self.latest_version(dataset_id)
 
     def commit(self, dataset_id: str, version: int) -> CommitRecord | None:
         key = (dataset_id, version)

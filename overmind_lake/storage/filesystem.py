@@ -85,6 +85,9 @@ class LakeFileSystem:
         protocol = self.fs.protocol
         self.protocol = protocol if isinstance(protocol, str) else protocol[0]
         self.is_memory = self.protocol == "memory"
+        # s3fs asks for an object's size (a HEAD) before a whole-object read,
+        # to split big downloads; the lake's records are small: one GET each.
+        self._whole = {"max_concurrency": 1} if self.protocol in ("s3", "s3a") else {}
         self._atomic_create: bool | None = None
         self._probe_lock = threading.Lock()
 
@@ -113,7 +116,7 @@ class LakeFileSystem:
         if self.is_local:
             with open(self.path(rel), "rb") as fh:
                 return fh.read()
-        return self.fs.cat_file(self._fresh(self.path(rel)))
+        return self.fs.cat_file(self._fresh(self.path(rel)), **self._whole)
 
     def exists(self, rel: str) -> bool:
         """Whether ``rel`` exists now (asks the store; never a cached listing)."""
