@@ -2,7 +2,7 @@
 (keyword ``Bearer``) does.
 
 Implemented as a plain ASGI middleware so it runs before routing and before
-the method check (CONTRACT §6: auth, then method, then dataset, …).
+the method check (docs/http.md: auth, then method, then dataset, …).
 """
 
 from __future__ import annotations
