@@ -6,7 +6,7 @@ canonical JSON text, no sorting, no commit record.
 
   encode    the version's two Parquet files (zstd 1: the storage target needs
             it; lz4 and snappy pass the 1/6 budget), written as the lake does
-  checksum  the sha256 content checksum CONTRACT §4 records with the version
+  checksum  the sha256 content checksum docs/format.md defines, recorded with the version
   parse     one JSON parse of every input / expected_output / tags text
   rules     the narrow-column rules (UUIDs, source, persona length, order)
   ids       id uniqueness

@@ -1,5 +1,5 @@
 """overmind_lake: a columnar, local-first lake for versioned evaluation
-datasets of LLM agents (see CONTRACT.md)."""
+datasets of LLM agents (see docs/python.md)."""
 
 from .errors import (
     DatasetExists,

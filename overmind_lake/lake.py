@@ -1,4 +1,4 @@
-"""The Python API of CONTRACT §4: one object over a lake root."""
+"""The Python API of docs/python.md: one object over a lake root."""
 
 from __future__ import annotations
 

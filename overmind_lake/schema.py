@@ -1,4 +1,4 @@
-"""Names and rules of the data model (CONTRACT §2, §5) shared by every layer."""
+"""Names and rules of the data model (docs/python.md, docs/format.md) shared by every layer."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The command line of CONTRACT §7 (data commands), through click's runner on real lakes."""
+"""The command line of docs/cli.md (data commands), through click's runner on real lakes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CONTRACT §4: diff between two versions, and SQL over the whole lake."""
+"""docs/python.md: diff between two versions, and SQL over the whole lake."""
 
 from __future__ import annotations
 

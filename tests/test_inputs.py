@@ -1,4 +1,4 @@
-"""CONTRACT §2/§4: every input shape, defaults, ids, order, round trips."""
+"""docs/python.md: every input shape, defaults, ids, order, round trips."""
 
 from __future__ import annotations
 

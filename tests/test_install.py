@@ -120,3 +120,30 @@ def test_notebook_extra_alone_runs_the_quickstart_notebook(notebook_python, tmp_
     shutil.copytree(REPO / "notebooks", tmp_path / "notebooks")
     shutil.copytree(REPO / "data" / "lake", tmp_path / "data" / "lake")  # the notebook's default root
     _smoke(notebook_python, "notebook", tmp_path)
+
+
+@pytest.mark.parametrize("root, module, extra", [
+    ("gs://some-bucket/lake", "gcsfs", "gcs"),
+    ("az://container/lake", "adlfs", "azure"),
+    ("abfs://container/lake", "adlfs", "azure"),
+    ("simplecache::gs://some-bucket/lake", "gcsfs", "gcs"),
+])
+def test_a_root_whose_filesystem_is_missing_names_its_extra(root, module, extra):
+    """In this venv too (the test extra brings s3fs, not gcsfs or adlfs)."""
+    import importlib.util
+
+    from click.testing import CliRunner
+
+    import overmind_lake
+    from overmind_lake.cli import cli
+
+    if importlib.util.find_spec(module) is not None:
+        pytest.skip(f"{module} is installed here")
+    with pytest.raises(overmind_lake.MissingExtra) as caught:
+        overmind_lake.Lake(root)
+    assert isinstance(caught.value, overmind_lake.LakeError) and caught.value.extra == extra
+    assert str(caught.value) == (f"the lake root {root!r} needs the {module!r} package: "
+                                 f"pip install 'overmind-lake[{extra}]'")
+    result = CliRunner().invoke(cli, ["versions", "x", "--root", root])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == f"error: {caught.value}\n"

@@ -1,4 +1,4 @@
-"""CONTRACT §5: the list query — version selection, filters, ordering,
+"""docs/python.md: the list query — version selection, filters, ordering,
 pagination and links — through the Python API."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""CONTRACT §2 "lossless": what is read back is the JSON value written —
+"""docs/python.md "lossless": what is read back is the JSON value written —
 values and object key order, through page() and through to_polars()."""
 
 from __future__ import annotations

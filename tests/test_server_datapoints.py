@@ -1,5 +1,5 @@
 """GET /api/datasets/{id}/datapoints/ in-process: whole bodies, links, every
-query parameter and every error row of CONTRACT §6, and the check order."""
+query parameter and every error row of docs/http.md, and the check order."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CONTRACT §2: every rule rejected whole, naming row, field and rule;
+"""docs/python.md: every rule rejected whole, naming row, field and rule;
 nothing of a rejected write becomes visible."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""CONTRACT §2/§4: versions, immutability, derive, checksums, datasets()/versions()."""
+"""docs/python.md: versions, immutability, derive, checksums, datasets()/versions()."""
 
 from __future__ import annotations
 

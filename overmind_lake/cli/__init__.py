@@ -1,4 +1,4 @@
-"""The ``overmind-lake`` command line (CONTRACT §7): thin commands over the library."""
+"""The ``overmind-lake`` command line (docs/cli.md): thin commands over the library."""
 
 from __future__ import annotations
 

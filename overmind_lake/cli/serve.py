@@ -1,4 +1,4 @@
-"""``serve``: the read-only HTTP server of CONTRACT §6."""
+"""``serve``: the read-only HTTP server of docs/http.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The content checksum of a version (CONTRACT §4: sha256 over the version's
+"""The content checksum of a version (docs/format.md#checksum: sha256 over the version's
 datapoints, stable for the same content whatever the file layout).
 
 The rows are taken in storage order (``order``, ``id`` — a total order, ids

@@ -2,7 +2,7 @@
 
 Every staging form is first brought to one *typed* relation (per field: the
 JSON type of the value, or NULL when the field is absent, and its text), then
-one SQL pass checks every rule of CONTRACT §2 and yields canonical columns:
+one SQL pass checks every rule of docs/python.md and yields canonical columns:
 
 * JSON fields as compact JSON text (DuckDB's yyjson writer, which keeps big
   integers, key order, duplicate keys and unicode exactly), SQL NULL for null;

@@ -1,4 +1,4 @@
-"""The rules of CONTRACT §2 as SQL: the query bringing each staging form
+"""The rules of docs/python.md as SQL: the query bringing each staging form
 to one typed relation, and the one checking it (normalize.py runs them).
 
 The typed relation has, per field, the JSON type of the value (NULL when the

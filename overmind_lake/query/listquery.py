@@ -1,4 +1,4 @@
-"""The list query of CONTRACT §5: filters, ordering, pagination.
+"""The list query of docs/python.md: filters, ordering, pagination.
 
 A query resolves its versions from commit records (never by listing
 directories) and reads exactly those versions' files with DuckDB. Every

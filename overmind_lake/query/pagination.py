@@ -1,5 +1,5 @@
 """Page numbers and next/previous links, exactly as Django REST framework's
-PageNumberPagination computes them (CONTRACT §5, §6)."""
+PageNumberPagination computes them (docs/http.md#links)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The read-only HTTP server of CONTRACT §6 (Starlette on uvicorn).
+"""The read-only HTTP server of docs/http.md (Starlette on uvicorn).
 
 ``create_app`` builds the ASGI app over a lake; ``serve`` runs it.
 """

@@ -1,5 +1,5 @@
 """Query-string parsing for the HTTP API, exactly as django-filter and Django
-REST framework parse it (CONTRACT §6).
+REST framework parse it (docs/http.md).
 
 * An empty value (``?source=``) is ignored; a repeated key takes its last value.
 * ``agent``: Django's ``forms.UUIDField`` (whitespace stripped, any form

@@ -1,4 +1,4 @@
-"""The endpoints of CONTRACT §6.
+"""The endpoints of docs/http.md.
 
 Each endpoint checks, in order: method (405; auth ran before, in the
 middleware), dataset (404), query parameters (400, all at once), page (404).
