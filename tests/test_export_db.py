@@ -261,9 +261,10 @@ def test_the_tables_and_their_types_in_duckdb(source, tmp_path):
 
 
 # -- crashes and overlapping runs ------------------------------------------------
-def _worker(root: Path, url: str, pause: float) -> subprocess.Popen:
+def _worker(root: Path, url: str, pause: float, marker: Path | None = None) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, str(WORKER), str(root), url, str(pause)], env=env,
+    extra = [str(marker)] if marker else []
+    return subprocess.Popen([sys.executable, str(WORKER), str(root), url, str(pause), *extra], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -274,17 +275,20 @@ def _held(db) -> int:
         return -1
 
 
-def test_a_run_killed_midway_then_rerun_ends_exact(source, db):
+def test_a_run_killed_midway_then_rerun_ends_exact(source, db, tmp_path):
     lake, _ = source
-    proc = _worker(Path(lake.root), db.url, 0.15)
+    marker = tmp_path / "batches"
+    proc = _worker(Path(lake.root), db.url, 0.15, marker)
     try:
         deadline = time.monotonic() + 60
         if isinstance(db, PgDatabase):  # kill once a version has landed and the next is loading
             while _held(db) < 1 and time.monotonic() < deadline and proc.poll() is None:
                 time.sleep(0.05)
             time.sleep(0.3)
-        else:  # the DuckDB file is locked while the worker runs: kill it after some batches
-            time.sleep(3.0)
+        else:  # the DuckDB file is locked while the worker runs: kill it once batches are loading
+            while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline \
+                    and proc.poll() is None:
+                time.sleep(0.02)
         assert proc.poll() is None, proc.communicate()
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)

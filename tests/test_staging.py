@@ -45,6 +45,14 @@ def staged_files(lake: overmind_lake.Lake) -> set[str]:
     return {rel for rel, _ in lake.fs.walk_files("") if f"/{STAGING_DIR}/" in rel}
 
 
+def unmoved_files(lake: overmind_lake.Lake, version: int) -> set[str]:
+    """Staged files of ``version`` whose final copy is not in place. (On S3 a move killed
+    between its copy and its delete leaves a redundant staged copy beside the final file:
+    vacuum removes that one only after the grace period, like any other leftover.)"""
+    in_place = {rel.rsplit("/", 1)[-1] for rel, _ in lake.fs.walk_files("") if f"/version={version}/" in rel}
+    return {rel for rel in staged_files(lake) if rel.rsplit("/", 1)[-1].removesuffix(".staged") not in in_place}
+
+
 def new_lake(root: str, options: dict | None) -> tuple[overmind_lake.Lake, str]:
     lake = overmind_lake.Lake(root, options)
     lake.create_dataset("crash", rows_for("seed-0", 5))
@@ -123,7 +131,9 @@ def test_a_write_killed_after_its_commit_reads_whole_and_rolls_forward(request, 
     else:
         assert fresh.vacuum() == []  # moves, removes nothing
     assert_scans_see_committed(root, options)
-    assert staged_files(fresh) == set()
+    assert unmoved_files(fresh, 3) == set()
+    if options is None:  # local moves are renames: nothing staged is left at all
+        assert staged_files(fresh) == set()
     assert fresh.verify() == []
     assert fresh.recompute_checksum("crash", 3) == fresh.versions("crash")["checksum"][2]
     assert fresh.add_version("crash", rows_for("next", 4)).version == 4

@@ -105,6 +105,15 @@ def partition_name(dataset_id: str, version: int) -> str:
     return f"overmind_dp_{dataset_id.replace('-', '')}_{version}"
 
 
+def partition_index_name(part: str, number: int) -> str:
+    """An explicit name for a partition's index: PostgreSQL's generated names are cut
+    to 63 bytes, which dropped the version and made two versions' names collide."""
+    name = f"{part}_i{number}"
+    if len(name) > 63:
+        name = f"overmind_dpi_{hashlib.sha256(part.encode()).hexdigest()[:32]}_{number}"
+    return name
+
+
 def copy_rows(batch: pa.RecordBatch, dataset_id: str, version: int) -> Iterator[memoryview]:
     """``batch`` in binary COPY format (rows only: no signature, no trailer)."""
     step = max(1, int(batch.num_rows * _ENCODE_BYTES / max(batch.nbytes, 1)))
@@ -224,8 +233,8 @@ class PostgresTarget:
                 rows += batch.num_rows
             copy.write(pgcopy.TRAILER)
         cur.execute(f"ALTER TABLE {part} ADD PRIMARY KEY (dataset_id, version, id)")
-        for columns in _PARTITION_INDEXES:
-            cur.execute(f"CREATE INDEX ON {part} ({columns})")
+        for number, columns in enumerate(_PARTITION_INDEXES):
+            cur.execute(f"CREATE INDEX {partition_index_name(part, number)} ON {part} ({columns})")
         cur.execute(f"ALTER TABLE {DATAPOINTS} ATTACH PARTITION {part} "
                     f"FOR VALUES FROM ('{d}', {v}) TO ('{d}', {v + 1})")
         return rows
