@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from ..errors import ExportConflict, ExportError
 from ..schema import FILE_SCHEMA
 from ..storage.filesystem import LakeFileSystem
+from ..storage.streams import CountingWriter
 from .base import VersionRef
 from .prefetch import prefetched
 
@@ -140,7 +141,7 @@ class ParquetTarget:
         columns = [f.name for f in FILE_SCHEMA]
         rows = 0
         with self.fs.open_write(rel) as raw:
-            sink = _CountingSink(raw)
+            sink = CountingWriter(raw)
             writer = pq.ParquetWriter(sink, FILE_SCHEMA, compression="zstd", compression_level=1,
                                       use_dictionary=["persona", "source", "agent", "generator_model"],
                                       write_statistics=["id", "order", "persona", "source", "agent",
@@ -160,38 +161,6 @@ class ParquetTarget:
 
     def close(self) -> None:
         pass
-
-
-class _CountingSink:
-    """The write side of a file for ParquetWriter, counting bytes."""
-
-    def __init__(self, raw: Any):
-        self._raw = raw
-        self.size = 0
-        self.closed = False
-
-    def write(self, data: bytes) -> int:
-        self.size += memoryview(data).nbytes
-        self._raw.write(data)
-        return memoryview(data).nbytes
-
-    def flush(self) -> None:
-        self._raw.flush()
-
-    def tell(self) -> int:
-        return self.size
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def readable(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        self.closed = True
 
 
 def open_target(url: str, storage_options: dict[str, Any] | None = None) -> ParquetTarget:

@@ -1,5 +1,5 @@
-"""Small file-object helpers of the storage layer: a writer that hashes what
-it writes, a file that appears only when its write completes, and the
+"""Small file-object helpers of the storage layer: writers that count (and
+hash) what they write, a file that appears only when its write completes, and the
 modification time of an fsspec entry."""
 
 from __future__ import annotations
@@ -9,20 +9,24 @@ from datetime import datetime
 from typing import IO, Any, Callable
 
 
-class HashingWriter:
-    """A write-only file wrapper that counts and hashes what passes through it."""
+class CountingWriter:
+    """A write-only file wrapper that counts the bytes passing through it
+    (what ``pyarrow.parquet.ParquetWriter`` needs of a sink)."""
 
     def __init__(self, raw: IO[bytes]):
         self._raw = raw
-        self.sha256 = hashlib.sha256()
         self.size = 0
         self.closed = False
 
     def write(self, data: bytes) -> int:
         view = memoryview(data)
-        self.sha256.update(view)
+        self._seen(view)
         self.size += view.nbytes
-        return self._raw.write(data)
+        self._raw.write(data)
+        return view.nbytes
+
+    def _seen(self, view: memoryview) -> None:
+        """Hook for subclasses: each written buffer, before it goes to the file."""
 
     def flush(self) -> None:
         self._raw.flush()
@@ -41,6 +45,17 @@ class HashingWriter:
 
     def close(self) -> None:
         self.closed = True
+
+
+class HashingWriter(CountingWriter):
+    """A write-only file wrapper that counts and hashes what passes through it."""
+
+    def __init__(self, raw: IO[bytes]):
+        super().__init__(raw)
+        self.sha256 = hashlib.sha256()
+
+    def _seen(self, view: memoryview) -> None:
+        self.sha256.update(view)
 
 
 class AtomicWriteFile:
