@@ -228,7 +228,8 @@ def test_token_login_cookie(secured, browser, tmp_path):
     shot(d, tmp_path, "login")
     login.find_element(By.NAME, "token").send_keys("wrong")
     login.find_element(By.CSS_SELECTOR, "button").click()
-    assert "Invalid token." in d.find_element(By.TAG_NAME, "body").text
+    # the POST's answer is a new page: wait for it rather than read the old one's body
+    WebDriverWait(d, 10).until(EC.text_to_be_present_in_element((By.TAG_NAME, "body"), "Invalid token."))
     d.find_element(By.NAME, "token").send_keys(TOKEN)
     d.find_element(By.CSS_SELECTOR, "#login button").click()
     WebDriverWait(d, 10).until(EC.presence_of_element_located((By.LINK_TEXT, "browser-set")))
