@@ -60,6 +60,11 @@ from ..schema import FILE_SCHEMA, RESULT_SCHEMA, SOURCES
 if TYPE_CHECKING:
     from ..lake import Lake
 
+#: Tables of the database targets (PostgreSQL and DuckDB write the same three; docs/export.md).
+DATASETS_TABLE = "overmind_datasets"
+VERSIONS_TABLE = "overmind_versions"
+DATAPOINTS_TABLE = "overmind_datapoints"
+
 #: Columns of every batch a target receives (the ``datapoints`` SQL view).
 DATAPOINT_SCHEMA: pa.Schema = RESULT_SCHEMA
 #: Rows per batch read from a version's Parquet files.

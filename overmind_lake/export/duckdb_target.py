@@ -25,11 +25,9 @@ import duckdb
 import pyarrow as pa
 
 from ..errors import ExportConflict, ExportError
-from .base import DATAPOINT_SCHEMA, VersionRef
+from .base import DATAPOINT_SCHEMA, DATAPOINTS_TABLE, DATASETS_TABLE, VERSIONS_TABLE, VersionRef
 
-DATASETS = "overmind_datasets"
-VERSIONS = "overmind_versions"
-DATAPOINTS = "overmind_datapoints"
+DATASETS, VERSIONS, DATAPOINTS = DATASETS_TABLE, VERSIONS_TABLE, DATAPOINTS_TABLE
 LOCK_TIMEOUT = 600.0
 
 _DDL = f"""

@@ -31,11 +31,9 @@ import pyarrow as pa
 from .._optional import import_optional
 from ..errors import ExportConflict, ExportError
 from . import pgcopy
-from .base import DATAPOINT_SCHEMA, VersionRef, redact
+from .base import DATAPOINT_SCHEMA, DATAPOINTS_TABLE, DATASETS_TABLE, VERSIONS_TABLE, VersionRef, redact
 
-DATASETS = "overmind_datasets"
-VERSIONS = "overmind_versions"
-DATAPOINTS = "overmind_datapoints"
+DATASETS, VERSIONS, DATAPOINTS = DATASETS_TABLE, VERSIONS_TABLE, DATAPOINTS_TABLE
 
 _DDL = f"""
 CREATE TABLE IF NOT EXISTS {DATASETS} (

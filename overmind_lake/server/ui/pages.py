@@ -127,6 +127,11 @@ class Viewer:
                               detail=f'Method "{request.method}" not allowed.', headers={"Allow": ALLOW})
         return None
 
+    def _guarded_dataset(self, request: Request) -> DatasetRecord | Response:
+        """The session/method checks, then the path's dataset: its record or the page to answer."""
+        guard = self.guard(request)
+        return guard if guard is not None else self._dataset(request, request.path_params["id"])
+
     def _dataset(self, request: Request, raw_id: str) -> DatasetRecord | Response:
         canonical = parse_uuid(raw_id)
         if canonical is None:
@@ -148,10 +153,7 @@ class Viewer:
 
     async def dataset(self, request: Request) -> Response:
         """``/ui/datasets/{id}/``: versions, facets and a page of datapoints."""
-        guard = self.guard(request)
-        if guard is not None:
-            return guard
-        record = self._dataset(request, request.path_params["id"])
+        record = self._guarded_dataset(request)
         if isinstance(record, Response):
             return record
         raw = query_dict(query_string(request))
@@ -197,10 +199,7 @@ class Viewer:
 
     async def diff(self, request: Request) -> Response:
         """``/ui/datasets/{id}/diff/?a=&b=``: rows added, removed, changed from a to b."""
-        guard = self.guard(request)
-        if guard is not None:
-            return guard
-        record = self._dataset(request, request.path_params["id"])
+        record = self._guarded_dataset(request)
         if isinstance(record, Response):
             return record
         raw = query_dict(query_string(request))
